@@ -1,0 +1,110 @@
+"""Apply a plan: tables -> DCRs -> associations (deletes in reverse), bounded and concurrent.
+
+One failed change does not stop the others, only those that depend on it. Retries of throttled
+(429, Retry-After) and 5xx requests happen in azure-core's pipeline, not again here.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from azure.core.exceptions import HttpResponseError
+
+from .azure.errors import describe
+from .plan import CREATE, DELETE, UPDATE, Change, Plan
+from .resources import Association, DataCollectionRule, key
+
+APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
+# Writes of a phase finish before the next phase starts: a DCR needs its table, an association its DCR.
+PHASES = (
+    ("table", (CREATE, UPDATE)),
+    ("dcr", (CREATE, UPDATE)),
+    ("association", (CREATE, UPDATE)),
+    ("association", (DELETE,)),
+    ("dcr", (DELETE,)),
+    ("table", (DELETE,)),
+)
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    change: Change
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    results: tuple[ChangeResult, ...] = ()
+
+    @property
+    def failed(self) -> list[ChangeResult]:
+        return [r for r in self.results if r.outcome == FAILED]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def render(self) -> str:
+        counts = {o: sum(r.outcome == o for r in self.results) for o in (APPLIED, SKIPPED, FAILED)}
+        lines = [f"Applied {counts[APPLIED]}, skipped {counts[SKIPPED]}, failed {counts[FAILED]}."]
+        lines += [
+            f"  {r.outcome}: {r.change.describe()}: {r.detail}" for r in self.results if r.outcome != APPLIED
+        ]
+        return "\n".join(lines)
+
+
+def _depends_on(change: Change) -> str | None:
+    """The id of the resource a create/update needs first."""
+    resource = change.resource
+    if change.action == DELETE:
+        return None
+    if isinstance(resource, DataCollectionRule):
+        table = resource.output_stream.removeprefix("Custom-")
+        return key(f"{resource.workspace_id}/tables/{table}")
+    if isinstance(resource, Association):
+        return key(resource.rule_id)
+    return None
+
+
+def _race(change: Change, exc: HttpResponseError) -> str | None:
+    """Races that are normal while a cluster scales: say what happened instead of failing."""
+    if exc.status_code == 404 and change.action == DELETE:
+        return "already gone"
+    if exc.status_code == 404 and isinstance(change.resource, Association):
+        return "its machine is gone (scaled in before we got to it)"
+    if exc.status_code == 409:
+        return f"conflict ({describe(exc)}); retried next pass"
+    return None
+
+
+def apply_plan(plan: Plan, adapters, concurrency: int = 8) -> ApplyResult:
+    by_kind = {"table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations}
+    broken: set[str] = set()  # ids whose change failed: what depends on them is skipped
+    results: list[ChangeResult] = []
+
+    def run(change: Change) -> ChangeResult:
+        needed = _depends_on(change)
+        if needed in broken:
+            return ChangeResult(change, SKIPPED, "what it depends on failed")
+        adapter = by_kind[change.kind]
+        try:
+            adapter.delete(change.resource) if change.action == DELETE else adapter.put(change.resource)
+        except HttpResponseError as exc:
+            race = _race(change, exc)
+            if race:
+                return ChangeResult(change, APPLIED if race == "already gone" else SKIPPED, race)
+            return ChangeResult(change, FAILED, describe(exc))
+        except Exception as exc:  # one change's surprise must not stop the rest
+            return ChangeResult(change, FAILED, describe(exc))
+        return ChangeResult(change, APPLIED)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for kind, actions in PHASES:
+            batch = [c for c in plan.changes if c.kind == kind and c.action in actions]
+            for result in pool.map(run, batch):
+                results.append(result)
+                if result.outcome != APPLIED:
+                    broken.add(key(result.change.id))
+    return ApplyResult(tuple(results))

@@ -1,0 +1,41 @@
+"""Credential and SDK clients for one subscription, on the configured cloud."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from azure.core.credentials import TokenCredential
+from azure.identity import DefaultAzureCredential
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.loganalytics import LogAnalyticsManagementClient
+from azure.mgmt.monitor import MonitorManagementClient
+
+from ..settings import Settings
+
+
+def default_credential(settings: Settings) -> TokenCredential:
+    """Managed identity on the VM, workload identity on AKS, `az login` for a person."""
+    return DefaultAzureCredential(authority=settings.authority)
+
+
+@dataclass
+class AzureClients:
+    settings: Settings
+    credential: TokenCredential
+
+    def _kwargs(self) -> dict:
+        endpoint = self.settings.resource_manager
+        return {"base_url": endpoint, "credential_scopes": [f"{endpoint}/.default"]}
+
+    @cached_property
+    def monitor(self) -> MonitorManagementClient:
+        return MonitorManagementClient(self.credential, self.settings.subscription_id, **self._kwargs())
+
+    @cached_property
+    def log_analytics(self) -> LogAnalyticsManagementClient:
+        return LogAnalyticsManagementClient(self.credential, self.settings.subscription_id, **self._kwargs())
+
+    @cached_property
+    def compute(self) -> ComputeManagementClient:
+        return ComputeManagementClient(self.credential, self.settings.subscription_id, **self._kwargs())

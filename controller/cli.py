@@ -1,0 +1,116 @@
+"""slurm-log-controller: validate | render | plan | run | demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .azure.clients import AzureClients, default_credential
+from .components import default_config_path, load_components
+from .errors import UserError
+from .reconcile import REQUIRED, Reconciler, target_for
+from .render import render
+from .settings import load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, exit 2, like every user error
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _reconciler(args, settings) -> Reconciler:
+    components = load_components(args.config)
+    return Reconciler(settings, components, AzureClients(settings, default_credential(settings)))
+
+
+def cmd_validate(args, settings) -> int:
+    components = load_components(args.config)
+    settings.require(*REQUIRED)
+    print(f"config:       {args.config}")
+    print(f"subscription: {settings.subscription_id}")
+    print(f"workspace:    {settings.workspace_name} (resource group {settings.workspace_rg})")
+    print(f"DCRs in:      resource group {settings.resource_group}")
+    print(f"cluster:      {settings.cluster_name} (machines searched in: {', '.join(settings.discovery_resource_groups)})")
+    print(f"scheduler VM: {settings.vm_id or '(none: set VM_ID)'}")
+    print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + settings.cluster_name + ')'}")
+    print(f"policy:       {settings.policy.value}{' (tables may be deleted)' if settings.allow_table_delete else ''}")
+    print(f"endpoint:     {settings.resource_manager}")
+    print(f"\n{len(components)} components:")
+    print(f"  {'table':<22} {'DCR':<22} {'roles':<16} files")
+    for c in components:
+        roles = "+".join(sorted(r.value for r in c.roles))
+        print(f"  {c.table:<22} {c.rule:<22} {roles:<16} {', '.join(c.files)}")
+    return EXIT_OK
+
+
+def cmd_render(args, settings) -> int:
+    settings.require(*REQUIRED, "region")
+    written = render(load_components(args.config), target_for(settings, settings.region), Path(args.out))
+    print(f"wrote {len(written)} files under {args.out}")
+    return EXIT_OK
+
+
+def cmd_plan(args, settings) -> int:
+    planned = _reconciler(args, settings).plan()
+    print(planned.plan.to_json() if args.json else planned.plan.render())
+    return EXIT_OK if planned.plan.empty else EXIT_DRIFT
+
+
+def cmd_run(args, settings) -> int:
+    done = _reconciler(args, settings).run_once()
+    print(done.plan.render())
+    print(done.result.render())
+    return EXIT_OK if done.result.ok else EXIT_FAILED
+
+
+def cmd_demo(args, settings) -> int:
+    from .demo import run_demo
+
+    return run_demo(load_components(args.config), nodes=args.nodes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="slurm-log-controller", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name, func, help):
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--config", type=Path, default=default_config_path(), help="components file (default: the shipped config/components.yaml)")
+        p.add_argument("-v", "--verbose", action="store_true", help="log HTTP calls and retries")
+        p.set_defaults(func=func)
+        return p
+
+    command("validate", cmd_validate, "load config and settings, print what would be managed")
+    p = command("render", cmd_render, "write each DCR's and table's ARM request body, offline")
+    p.add_argument("--out", required=True, help="output directory")
+    p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift")
+    p.add_argument("--json", action="store_true", help="machine-readable plan")
+    p = command("run", cmd_run, "observe, plan, apply, report")
+    p.add_argument("--once", action="store_true", required=True, help="one pass, then exit: 0 converged, 1 a change failed")
+    p = command("demo", cmd_demo, "a full reconcile against the built-in Azure simulator: no Azure account needed")
+    p.add_argument("--nodes", type=int, default=4, help="nodes per nodearray in the simulated cluster")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if not args.verbose:
+            logging.getLogger("azure").setLevel(logging.WARNING)
+        return args.func(args, load_settings())
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Desired state: components x roles x the cluster's machines -> tables, DCRs, associations (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .components import Component, Role
+from .resources import (
+    ASSOCIATION_PREFIX,
+    Association,
+    Cluster,
+    DataCollectionRule,
+    Table,
+    ownership_tags,
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the controller writes: subscription, DCR resource group, workspace and its region."""
+
+    subscription_id: str
+    resource_group: str
+    workspace_id: str
+    location: str
+    cluster_name: str
+    table_plan: str = "Analytics"
+    retention_days: int | None = 30
+    total_retention_days: int | None = None
+
+    @property
+    def resource_group_id(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    tables: tuple[Table, ...]
+    rules: tuple[DataCollectionRule, ...]
+    associations: tuple[Association, ...]
+
+
+def table_for(component: Component, target: Target) -> Table:
+    return Table(
+        workspace_id=target.workspace_id,
+        name=component.table,
+        description=component.description,
+        plan=target.table_plan,
+        retention_days=target.retention_days,
+        total_retention_days=target.total_retention_days,
+        owner=target.cluster_name,
+    )
+
+
+def rule_for(component: Component, target: Target) -> DataCollectionRule:
+    return DataCollectionRule(
+        resource_group_id=target.resource_group_id,
+        name=component.rule,
+        location=target.location,
+        description=component.description,
+        file_patterns=component.files,
+        input_stream=component.input_stream,
+        output_stream=component.output_stream,
+        workspace_id=target.workspace_id,
+        tags=ownership_tags(target.cluster_name),
+    )
+
+
+def association_name(rule: DataCollectionRule) -> str:
+    return f"{ASSOCIATION_PREFIX}{rule.name}"
+
+
+def machines_for(role: Role, cluster: Cluster) -> list[str]:
+    return list(cluster.scheduler_vms) if role is Role.SCHEDULER else cluster.node_targets()
+
+
+def desired_state(components: tuple[Component, ...], target: Target, cluster: Cluster) -> DesiredState:
+    tables, rules, associations = [], [], []
+    for component in components:
+        tables.append(table_for(component, target))
+        rule = rule_for(component, target)
+        rules.append(rule)
+        description = f"{component.pattern} logs of cluster {target.cluster_name}"
+        # A component with both roles goes to both; a machine listed twice gets one association.
+        machines = dict.fromkeys(m for role in sorted(component.roles) for m in machines_for(role, cluster))
+        associations.extend(Association(m, rule.id, association_name(rule), description) for m in machines)
+    return DesiredState(tuple(tables), tuple(rules), tuple(associations))

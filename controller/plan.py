@@ -1,0 +1,184 @@
+"""Plan: desired + observed + policy -> the changes to make (pure; no Azure here).
+
+Modelled on external-dns's plan and `terraform plan`: a plain value that prints, serialises to
+JSON and compares in tests. Only what we own is ever updated or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .desired import DesiredState
+from .resources import Association, DataCollectionRule, Resource, Table, key
+from .settings import Policy
+
+CREATE, UPDATE, DELETE = "create", "update", "delete"
+KINDS = ("table", "dcr", "association")
+_SYMBOL = {CREATE: "+", UPDATE: "~", DELETE: "-"}
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    tables: tuple[Table, ...] = ()
+    rules: tuple[DataCollectionRule, ...] = ()
+    associations: tuple[Association, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanPolicy:
+    cluster_name: str
+    mode: Policy = Policy.UPSERT_ONLY
+    allow_table_delete: bool = False
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    resource: Resource  # the desired one for create/update, the observed one for delete
+    fields: tuple[FieldChange, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.resource.kind
+
+    @property
+    def id(self) -> str:
+        return self.resource.id
+
+    def describe(self) -> str:
+        return f"{_SYMBOL[self.action]} {self.kind} {self.resource.name}"
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Something we would change but may not, because we don't own it."""
+
+    kind: str
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+    in_sync: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def counts(self) -> Counter:
+        return Counter(c.action for c in self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = self.counts()
+        return {
+            "summary": {action: counts.get(action, 0) for action in (CREATE, UPDATE, DELETE)},
+            "in_sync": {kind: self.in_sync.get(kind, 0) for kind in KINDS},
+            "changes": [
+                {
+                    "action": c.action,
+                    "kind": c.kind,
+                    "name": c.resource.name,
+                    "id": c.id,
+                    "fields": [{"path": f.path, "old": f.old, "new": f.new} for f in c.fields],
+                }
+                for c in self.changes
+            ],
+            "skipped": [{"kind": s.kind, "id": s.id, "reason": s.reason} for s in self.skipped],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def render(self) -> str:
+        lines = []
+        for change in self.changes:
+            target = f"  (on {change.resource.target_id.rsplit('/', 1)[-1]})" if change.kind == "association" else ""
+            lines.append(f"  {change.describe()}{target}")
+            lines.extend(f"        {f.path}: {json.dumps(f.old)} -> {json.dumps(f.new)}" for f in change.fields)
+        lines.extend(f"  ! {s.kind} {s.id.rsplit('/', 1)[-1]}: {s.reason}" for s in self.skipped)
+        counts = self.counts()
+        in_sync = ", ".join(f"{self.in_sync.get(k, 0)} {k}" for k in KINDS)
+        header = (
+            f"Plan: {counts.get(CREATE, 0)} to create, {counts.get(UPDATE, 0)} to update, "
+            f"{counts.get(DELETE, 0)} to delete. In sync: {in_sync}."
+        )
+        if self.empty:
+            header = f"No changes: Azure matches the configuration. In sync: {in_sync}."
+        return "\n".join([header, *lines])
+
+
+def diff(desired: Resource, observed: Resource) -> tuple[FieldChange, ...]:
+    want, have = desired.spec(), observed.spec()
+    return tuple(
+        FieldChange(path, have.get(path), value)
+        for path, value in want.items()
+        if value is not None and value != have.get(path)
+    )
+
+
+def _owned(resource: Resource, cluster: str) -> bool:
+    return resource.owned if isinstance(resource, Association) else resource.owner == cluster
+
+
+def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity) -> tuple[list, list, int]:
+    """Creates, updates and deletes for one kind. `identity` says when two resources are the same one."""
+    changes, skipped, in_sync = [], [], 0
+    seen = {identity(r): r for r in observed}
+    wanted = set()
+    for want in desired:
+        wanted.add(identity(want))
+        have = seen.get(identity(want))
+        if have is None:
+            changes.append(Change(CREATE, want))
+            continue
+        fields = diff(want, have)
+        if not fields:
+            in_sync += 1
+        elif _owned(have, policy.cluster_name):
+            changes.append(Change(UPDATE, want, fields))
+        else:
+            paths = ", ".join(f.path for f in fields)
+            skipped.append(Skip(want.kind, have.id, f"differs ({paths}) but is not owned by this cluster: left as is"))
+    if may_delete:
+        changes.extend(
+            Change(DELETE, have)
+            for ident, have in seen.items()
+            if ident not in wanted and _owned(have, policy.cluster_name)
+        )
+    return changes, skipped, in_sync
+
+
+def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPolicy) -> Plan:
+    sync = policy.mode is Policy.SYNC
+    by_id = lambda r: key(r.id)  # noqa: E731
+    tables = _plan_kind(desired.tables, observed.tables, policy, sync and policy.allow_table_delete, by_id)
+    rules = _plan_kind(desired.rules, observed.rules, policy, sync, by_id)
+    # An association is "this rule on that machine": one made by hand under another name counts.
+    # Associations to unowned rules are none of our business, so only ours are candidates to delete.
+    ours = {key(r.id) for r in desired.rules} | {key(r.id) for r in observed.rules if _owned(r, policy.cluster_name)}
+    observed_links = [a for a in observed.associations if key(a.rule_id) in ours]
+    associations = _plan_kind(desired.associations, observed_links, policy, sync, lambda a: a.link)
+
+    ordered: list[Change] = []
+    skipped: list[Skip] = []
+    for changes, skips, _ in (tables, rules, associations):
+        ordered.extend(c for c in changes if c.action != DELETE)
+        skipped.extend(skips)
+    # Deletes go last and in reverse: associations before their rule, rules before their table.
+    for changes, _, _ in (associations, rules, tables):
+        ordered.extend(c for c in changes if c.action == DELETE)
+    in_sync = {kind: n for kind, (_, _, n) in zip(KINDS, (tables, rules, associations))}
+    return Plan(tuple(ordered), tuple(skipped), in_sync)

@@ -1,0 +1,68 @@
+"""One reconcile pass, in the order it reads: desired -> observed -> plan -> apply -> report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .apply import ApplyResult, apply_plan
+from .azure.clients import AzureClients
+from .components import Component
+from .desired import DesiredState, Target, desired_state
+from .observe import Adapters, observe_cluster, observe_resources, observe_workspace
+from .plan import ObservedState, Plan, PlanPolicy, plan_changes
+from .resources import Cluster
+from .settings import Settings
+
+REQUIRED = ("subscription_id", "resource_group", "workspace_name", "cluster_name")
+
+
+def target_for(settings: Settings, location: str) -> Target:
+    return Target(
+        subscription_id=settings.subscription_id,
+        resource_group=settings.resource_group,
+        workspace_id=settings.workspace_id,
+        location=location,
+        cluster_name=settings.cluster_name,
+        table_plan=settings.table_plan,
+        retention_days=settings.table_retention_days,
+        total_retention_days=settings.table_total_retention_days,
+    )
+
+
+def policy_for(settings: Settings) -> PlanPolicy:
+    return PlanPolicy(settings.cluster_name, settings.policy, settings.allow_table_delete)
+
+
+@dataclass(frozen=True)
+class Pass:
+    cluster: Cluster
+    desired: DesiredState
+    observed: ObservedState
+    plan: Plan
+    result: ApplyResult | None = None
+
+
+class Reconciler:
+    def __init__(self, settings: Settings, components: tuple[Component, ...], clients: AzureClients):
+        settings.require(*REQUIRED)
+        self.settings = settings
+        self.components = components
+        self.clients = clients
+        self.adapters = Adapters.connect(clients, settings)
+
+    def plan(self) -> Pass:
+        workspace = observe_workspace(self.clients, self.settings)
+        cluster = observe_cluster(self.adapters, self.settings)
+        desired = desired_state(self.components, target_for(self.settings, workspace.location), cluster)
+        observed = observe_resources(
+            self.adapters,
+            {r.name for r in desired.rules},
+            self.settings.cluster_name,
+            self.settings.apply_concurrency,
+        )
+        return Pass(cluster, desired, observed, plan_changes(desired, observed, policy_for(self.settings)))
+
+    def run_once(self) -> Pass:
+        planned = self.plan()
+        result = apply_plan(planned.plan, self.adapters, self.settings.apply_concurrency)
+        return Pass(planned.cluster, planned.desired, planned.observed, planned.plan, result)

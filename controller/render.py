@@ -1,0 +1,27 @@
+"""Offline: write each DCR's and table's ARM request body in the reference document's layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .components import Component
+from .desired import Target, rule_for, table_for
+
+
+def _write(path: Path, body: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    return path
+
+
+def render(components: tuple[Component, ...], target: Target, out: Path) -> list[Path]:
+    """DIR/data-collection-rules/<group>/<pattern>_raw_dcr.json (for `az monitor data-collection rule
+    create --rule-file`) and DIR/tables/<table>.json (the body of a table PUT)."""
+    written = []
+    for component in components:
+        rule = rule_for(component, target)
+        written.append(_write(out / "data-collection-rules" / component.group.value / f"{rule.name}.json", rule.body()))
+        table = table_for(component, target)
+        written.append(_write(out / "tables" / f"{table.name}.json", table.body()))
+    return written

@@ -1,0 +1,273 @@
+"""Value types for what the controller manages, and their exact ARM request bodies.
+
+Each resource knows three things: its ARM id, the body Azure wants for a PUT (`body`), and the
+fields we compare to find drift (`spec`). `from_arm` reads the same shape back, so desired and
+observed resources are the same type and a plan is a comparison of two values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+TOOL = "slurm-log-controller"
+MANAGED_BY_TAG = "managed-by"
+CLUSTER_TAG = "slurm-log-controller-cluster"
+# Associations carry no tags: the name prefix marks ours.
+ASSOCIATION_PREFIX = "slurm-log-controller-"
+
+# Tables carry no tags either: ownership is written into the schema description.
+_TABLE_OWNER_RE = re.compile(r"\[managed-by=" + TOOL + r" cluster=([^\]]+)\]")
+
+# Table columns say dateTime, DCR stream columns say datetime: same schema, two spellings.
+RAW_COLUMNS = (("TimeGenerated", "dateTime"), ("RawData", "string"), ("Computer", "string"), ("FilePath", "string"))
+STREAM_COLUMNS = tuple((name, "datetime" if kind == "dateTime" else kind) for name, kind in RAW_COLUMNS)
+
+
+def ownership_tags(cluster: str) -> dict[str, str]:
+    return {MANAGED_BY_TAG: TOOL, CLUSTER_TAG: cluster}
+
+
+def _tags_owner(tags: dict[str, str] | None) -> str | None:
+    tags = tags or {}
+    return tags.get(CLUSTER_TAG) if tags.get(MANAGED_BY_TAG) == TOOL else None
+
+
+def key(arm_id: str) -> str:
+    """ARM ids are case-insensitive."""
+    return arm_id.lower()
+
+
+def resource_group_of(arm_id: str) -> str:
+    return arm_id.split("/")[4]
+
+
+@dataclass(frozen=True)
+class Table:
+    workspace_id: str
+    name: str
+    description: str
+    plan: str
+    retention_days: int | None
+    total_retention_days: int | None
+    columns: tuple[tuple[str, str], ...] = RAW_COLUMNS
+    owner: str | None = None  # the cluster that owns it, or None when not ours
+    provisioning_state: str = "Succeeded"
+
+    kind = "table"
+
+    @property
+    def id(self) -> str:
+        return f"{self.workspace_id}/tables/{self.name}"
+
+    def body(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "schema": {
+                "name": self.name,
+                "description": f"{self.description} [managed-by={TOOL} cluster={self.owner}]",
+                "columns": [{"name": n, "type": t} for n, t in self.columns],
+            },
+            "plan": self.plan,
+        }
+        if self.retention_days is not None:
+            properties["retentionInDays"] = self.retention_days
+        if self.total_retention_days is not None:
+            properties["totalRetentionInDays"] = self.total_retention_days
+        return {"properties": properties}
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "retentionInDays": self.retention_days,
+            "totalRetentionInDays": self.total_retention_days,
+            "schema.columns": [f"{n}:{t}" for n, t in self.columns],
+        }
+
+    @classmethod
+    def from_arm(cls, workspace_id: str, data: dict[str, Any]) -> Table:
+        props = data.get("properties") or {}
+        schema = props.get("schema") or {}
+        description = schema.get("description") or ""
+        owner = _TABLE_OWNER_RE.search(description)
+        return cls(
+            workspace_id=workspace_id,
+            name=data.get("name") or schema.get("name"),
+            description=_TABLE_OWNER_RE.sub("", description).strip(),
+            plan=props.get("plan", "Analytics"),
+            retention_days=props.get("retentionInDays"),
+            total_retention_days=props.get("totalRetentionInDays"),
+            columns=tuple((c["name"], c["type"]) for c in schema.get("columns") or ()),
+            owner=owner.group(1) if owner else None,
+            provisioning_state=props.get("provisioningState", "Succeeded"),
+        )
+
+
+@dataclass(frozen=True)
+class DataCollectionRule:
+    resource_group_id: str  # /subscriptions/<s>/resourceGroups/<rg>
+    name: str
+    location: str
+    description: str
+    file_patterns: tuple[str, ...]
+    input_stream: str
+    output_stream: str
+    workspace_id: str
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    stream_columns: tuple[tuple[str, str], ...] = STREAM_COLUMNS
+    transform_kql: str = "source"
+    kind_: str = "Linux"
+
+    kind = "dcr"
+
+    @property
+    def id(self) -> str:
+        return f"{self.resource_group_id}/providers/Microsoft.Insights/dataCollectionRules/{self.name}"
+
+    @property
+    def owner(self) -> str | None:
+        return _tags_owner(self.tags)
+
+    def body(self) -> dict[str, Any]:
+        # No dataCollectionEndpointId: AMA text logs need a DCE only behind Private Link.
+        destination = "workspace"
+        return {
+            "location": self.location,
+            "kind": self.kind_,
+            "tags": dict(self.tags),
+            "properties": {
+                "description": self.description,
+                "streamDeclarations": {
+                    self.input_stream: {"columns": [{"name": n, "type": t} for n, t in self.stream_columns]}
+                },
+                "dataSources": {
+                    "logFiles": [
+                        {
+                            "name": self.name.replace("_", "-"),
+                            "streams": [self.input_stream],
+                            "filePatterns": list(self.file_patterns),
+                            # No settings.text.recordStartTimestampFormat: one line, one record.
+                            # Slurm's "[2025-..]" and syslog's "Sep  8 .." lines match no format.
+                            "format": "text",
+                        }
+                    ]
+                },
+                "destinations": {
+                    "logAnalytics": [{"name": destination, "workspaceResourceId": self.workspace_id}]
+                },
+                "dataFlows": [
+                    {
+                        "streams": [self.input_stream],
+                        "destinations": [destination],
+                        "transformKql": self.transform_kql,
+                        "outputStream": self.output_stream,
+                    }
+                ],
+            },
+        }
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind_,
+            "filePatterns": list(self.file_patterns),
+            "streams": [self.input_stream],
+            "streamDeclarations.columns": [f"{n}:{t}" for n, t in self.stream_columns],
+            "destination.workspaceResourceId": key(self.workspace_id),
+            "dataFlow.transformKql": self.transform_kql,
+            "dataFlow.outputStream": self.output_stream,
+            "tags": {k: v for k, v in self.tags.items() if k in (MANAGED_BY_TAG, CLUSTER_TAG)},
+        }
+
+    @classmethod
+    def from_arm(cls, data: dict[str, Any]) -> DataCollectionRule:
+        props = data.get("properties") or {}
+        log_files = (props.get("dataSources") or {}).get("logFiles") or [{}]
+        flows = props.get("dataFlows") or [{}]
+        destinations = (props.get("destinations") or {}).get("logAnalytics") or [{}]
+        streams = log_files[0].get("streams") or [""]
+        declared = (props.get("streamDeclarations") or {}).get(streams[0], {})
+        return cls(
+            resource_group_id="/".join(data["id"].split("/")[:5]),
+            name=data["name"],
+            location=data.get("location", ""),
+            description=props.get("description") or "",
+            file_patterns=tuple(log_files[0].get("filePatterns") or ()),
+            input_stream=streams[0],
+            output_stream=flows[0].get("outputStream") or "",
+            workspace_id=destinations[0].get("workspaceResourceId") or "",
+            tags=dict(data.get("tags") or {}),
+            stream_columns=tuple((c["name"], c["type"]) for c in declared.get("columns") or ()),
+            transform_kql=flows[0].get("transformKql") or "",
+            kind_=data.get("kind") or "",
+        )
+
+
+@dataclass(frozen=True)
+class Association:
+    target_id: str  # the VM or Uniform VMSS
+    rule_id: str
+    name: str
+    description: str = ""
+
+    kind = "association"
+
+    @property
+    def id(self) -> str:
+        return f"{self.target_id}/providers/Microsoft.Insights/dataCollectionRuleAssociations/{self.name}"
+
+    @property
+    def link(self) -> tuple[str, str]:
+        """What an association means: this rule applies to that machine. Its name is incidental."""
+        return key(self.target_id), key(self.rule_id)
+
+    @property
+    def owned(self) -> bool:
+        return self.name.startswith(ASSOCIATION_PREFIX)
+
+    def body(self) -> dict[str, Any]:
+        return {"properties": {"description": self.description, "dataCollectionRuleId": self.rule_id}}
+
+    def spec(self) -> dict[str, Any]:
+        return {"dataCollectionRuleId": key(self.rule_id)}
+
+    @classmethod
+    def from_arm(cls, data: dict[str, Any]) -> Association:
+        arm_id = data["id"]
+        target = arm_id[: key(arm_id).index("/providers/microsoft.insights/datacollectionruleassociations/")]
+        props = data.get("properties") or {}
+        return cls(
+            target_id=target,
+            rule_id=props.get("dataCollectionRuleId") or "",
+            name=data["name"],
+            description=props.get("description") or "",
+        )
+
+
+Resource = Table | DataCollectionRule | Association
+
+
+@dataclass(frozen=True)
+class ScaleSet:
+    id: str
+    orchestration_mode: str  # Uniform | Flexible
+    nodearray: str = ""
+    members: tuple[str, ...] = ()  # VM ids of a Flexible scale set's instances
+
+    @property
+    def flexible(self) -> bool:
+        return self.orchestration_mode.lower() == "flexible"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The machines of one CycleCloud cluster, as found in Azure."""
+
+    scheduler_vms: tuple[str, ...] = ()
+    scale_sets: tuple[ScaleSet, ...] = ()
+
+    def node_targets(self) -> list[str]:
+        """Where node DCRs go: a Uniform scale set itself; each VM of a Flexible one (Azure refuses the set)."""
+        targets: list[str] = []
+        for scale_set in self.scale_sets:
+            targets.extend(scale_set.members if scale_set.flexible else [scale_set.id])
+        return targets

@@ -1,0 +1,169 @@
+"""Environment settings (and a `.env` file), named as in the reference document's `.env`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import UserError
+
+ARM_ID_PREFIX = "/subscriptions/"
+
+
+class Policy(str, Enum):
+    UPSERT_ONLY = "upsert-only"
+    SYNC = "sync"
+
+
+class Cloud(str, Enum):
+    PUBLIC = "AzurePublicCloud"
+    CHINA = "AzureChinaCloud"
+    US_GOVERNMENT = "AzureUSGovernment"
+
+
+# Resource Manager endpoint and Entra ID authority of each national cloud.
+CLOUD_ENDPOINTS = {
+    Cloud.PUBLIC: ("https://management.azure.com", "login.microsoftonline.com"),
+    Cloud.CHINA: ("https://management.chinacloudapi.cn", "login.chinacloudapi.cn"),
+    Cloud.US_GOVERNMENT: ("https://management.usgovcloudapi.net", "login.microsoftonline.us"),
+}
+
+
+def _split_ids(value):
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every field is read from the environment variable of the same name, upper case, or `.env`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    subscription_id: str | None = Field(None, description="Azure subscription of the cluster, workspace and DCRs")
+    resource_group: str | None = Field(None, description="Resource group where the DCRs are created")
+    workspace_name: str | None = Field(None, description="Log Analytics workspace that receives the logs")
+    workspace_resource_group: str | None = Field(
+        None, description="Resource group of the workspace (default: RESOURCE_GROUP)"
+    )
+    region: str | None = Field(
+        None, description="Region for `render` (offline); `plan`/`run` use the workspace's own region"
+    )
+    cluster_name: str | None = Field(
+        None, description="CycleCloud cluster name: the ClusterName tag of its VMs, and our ownership tag"
+    )
+    vm_id: str | None = Field(None, description="Resource id of the scheduler VM")
+    vmss_id: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Resource id(s) of compute VMSS, comma-separated"
+    )
+    vmss_rg: str | None = Field(None, description="With VMSS_NAME: the compute VMSS's resource group")
+    vmss_name: str | None = Field(None, description="With VMSS_RG: the compute VMSS's name")
+    cluster_resource_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Resource groups searched for the cluster's VMs and VMSS by ClusterName tag "
+        "(comma-separated; default: VMSS_RG and the scheduler VM's resource group)",
+    )
+    policy: Policy = Field(Policy.UPSERT_ONLY, description="upsert-only never deletes; sync deletes what we own and no longer want")
+    allow_table_delete: bool = Field(False, description="With POLICY=sync: also delete owned tables (destroys their data)")
+    table_plan: str = Field("Analytics", description="Log Analytics table plan: Analytics or Basic")
+    table_retention_days: int | None = Field(30, description="Interactive retention of each table, 4..730 days")
+    table_total_retention_days: int | None = Field(
+        None, description="Total retention (with long-term retention), 4..4383 days; default: same as TABLE_RETENTION_DAYS"
+    )
+    azure_cloud: Cloud = Field(Cloud.PUBLIC, description="AzurePublicCloud, AzureChinaCloud or AzureUSGovernment")
+    arm_endpoint: str | None = Field(None, description="Resource Manager URL; default: the AZURE_CLOUD's")
+    apply_concurrency: int = Field(8, ge=1, le=64, description="Changes applied at once")
+
+    _split_vmss = field_validator("vmss_id", "cluster_resource_groups", mode="before")(_split_ids)
+
+    @field_validator("vm_id", "vmss_id")
+    @classmethod
+    def _arm_ids(cls, value):
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and not item.lower().startswith(ARM_ID_PREFIX):
+                raise ValueError(f"'{item}' is not an Azure resource id (/subscriptions/.../providers/...)")
+        return value
+
+    @field_validator("table_retention_days")
+    @classmethod
+    def _retention(cls, value):
+        if value is not None and not 4 <= value <= 730:
+            raise ValueError("must be between 4 and 730 days")
+        return value
+
+    @field_validator("table_total_retention_days")
+    @classmethod
+    def _total_retention(cls, value):
+        if value is not None and not 4 <= value <= 4383:
+            raise ValueError("must be between 4 and 4383 days")
+        return value
+
+    @field_validator("table_plan")
+    @classmethod
+    def _plan(cls, value):
+        if value not in ("Analytics", "Basic"):
+            raise ValueError("must be Analytics or Basic")
+        return value
+
+    @property
+    def resource_manager(self) -> str:
+        return (self.arm_endpoint or CLOUD_ENDPOINTS[self.azure_cloud][0]).rstrip("/")
+
+    @property
+    def authority(self) -> str:
+        return CLOUD_ENDPOINTS[self.azure_cloud][1]
+
+    @property
+    def workspace_rg(self) -> str | None:
+        return self.workspace_resource_group or self.resource_group
+
+    @property
+    def workspace_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.workspace_rg}"
+            f"/providers/Microsoft.OperationalInsights/workspaces/{self.workspace_name}"
+        )
+
+    @property
+    def compute_vmss_ids(self) -> list[str]:
+        """VMSS_ID, plus the one VMSS_RG/VMSS_NAME name (the seed's scripts set both)."""
+        ids = list(self.vmss_id)
+        if self.vmss_rg and self.vmss_name:
+            built = (
+                f"/subscriptions/{self.subscription_id}/resourceGroups/{self.vmss_rg}"
+                f"/providers/Microsoft.Compute/virtualMachineScaleSets/{self.vmss_name}"
+            )
+            if built.lower() not in {i.lower() for i in ids}:
+                ids.append(built)
+        return ids
+
+    @property
+    def discovery_resource_groups(self) -> list[str]:
+        if self.cluster_resource_groups:
+            return self.cluster_resource_groups
+        groups = [self.vmss_rg] if self.vmss_rg else []
+        for arm_id in [self.vm_id, *self.vmss_id]:
+            if arm_id:
+                groups.append(arm_id.split("/")[4])
+        groups = groups or [self.resource_group]
+        return list(dict.fromkeys(g.lower() for g in groups if g))
+
+    def require(self, *names: str) -> None:
+        """Fail with one line per missing setting a command needs."""
+        missing = [n.upper() for n in names if not getattr(self, n)]
+        if missing:
+            raise UserError(
+                f"setting {', '.join(missing)} is not set: export it or add it to .env (see README, Settings)"
+            )
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]).upper()
+        raise UserError(f"setting {field}: {first['msg']}") from None
