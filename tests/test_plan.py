@@ -1,0 +1,142 @@
+"""Desired state and the plan: pure functions, no Azure."""
+
+import dataclasses
+
+from controller.components import load_components
+from controller.desired import Target, desired_state
+from controller.plan import ObservedState, PlanPolicy, plan_changes
+from controller.resources import ASSOCIATION_PREFIX, Association, Cluster, ScaleSet
+from controller.settings import Policy
+
+SUB = "00000000-0000-0000-0000-000000000000"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg"
+WS = f"{RG}/providers/Microsoft.OperationalInsights/workspaces/ws"
+SCHEDULER = f"{RG}/providers/Microsoft.Compute/virtualMachines/scheduler"
+UNIFORM = f"{RG}/providers/Microsoft.Compute/virtualMachineScaleSets/hpc"
+FLEX = f"{RG}/providers/Microsoft.Compute/virtualMachineScaleSets/htc"
+FLEX_VMS = tuple(f"{RG}/providers/Microsoft.Compute/virtualMachines/htc_{i}" for i in range(3))
+TARGET = Target(SUB, "rg", WS, "eastus", "slurm1")
+CLUSTER = Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform", "hpc"), ScaleSet(FLEX, "Flexible", "htc", FLEX_VMS)))
+POLICY = PlanPolicy("slurm1")
+COMPONENTS = load_components()
+SCHEDULER_DCRS = 8  # slurmctld slurmdb slurmrestd slurmjobs jetpack jetpackd healthagent syslog
+NODE_DCRS = 5  # slurmd jetpack jetpackd dmesg syslog
+
+
+def desired(cluster=CLUSTER):
+    return desired_state(COMPONENTS, TARGET, cluster)
+
+
+def converged(state):
+    return ObservedState(state.tables, state.rules, state.associations)
+
+
+def test_roles_become_associations_on_the_right_machines():
+    state = desired()
+    targets = {}
+    for a in state.associations:
+        targets.setdefault(a.rule_id.rsplit("/", 1)[-1], set()).add(a.target_id)
+    assert targets["slurmctld_raw_dcr"] == {SCHEDULER}
+    # nodes: the Uniform scale set itself, each VM of the Flexible one, never the Flexible set
+    assert targets["slurmd_raw_dcr"] == {UNIFORM, *FLEX_VMS}
+    assert targets["syslog_raw_dcr"] == {SCHEDULER, UNIFORM, *FLEX_VMS}
+    assert all(FLEX not in t for t in targets.values())
+    assert len(state.associations) == SCHEDULER_DCRS + NODE_DCRS * 4
+    assert all(a.name.startswith(ASSOCIATION_PREFIX) for a in state.associations)
+
+
+def test_everything_is_created_from_nothing_in_dependency_order():
+    plan = plan_changes(desired(), ObservedState(), POLICY)
+    kinds = [c.kind for c in plan.changes]
+    assert kinds == sorted(kinds, key=["table", "dcr", "association"].index)
+    assert plan.counts() == {"create": 10 + 10 + 28}
+    assert all(r.tags == {"managed-by": "slurm-log-controller", "slurm-log-controller-cluster": "slurm1"} for r in desired().rules)
+
+
+def test_in_sync_is_an_empty_plan():
+    state = desired()
+    plan = plan_changes(state, converged(state), POLICY)
+    assert plan.empty and plan.in_sync == {"table": 10, "dcr": 10, "association": 28}
+    assert "No changes" in plan.render()
+
+
+def test_changed_file_pattern_is_a_field_level_update():
+    state = desired()
+    rules = tuple(
+        dataclasses.replace(r, file_patterns=("/var/log/old.log",)) if r.name == "slurmd_raw_dcr" else r
+        for r in state.rules
+    )
+    plan = plan_changes(state, ObservedState(state.tables, rules, state.associations), POLICY)
+    (change,) = plan.changes
+    assert (change.action, change.kind, change.resource.name) == ("update", "dcr", "slurmd_raw_dcr")
+    (field,) = change.fields
+    assert field.path == "filePatterns" and field.old == ["/var/log/old.log"]
+    assert "/var/log/slurmd/slurmd.log" in field.new
+    assert '~ dcr slurmd_raw_dcr' in plan.render() and "filePatterns" in plan.render()
+
+
+def test_unowned_resources_are_never_updated_or_deleted():
+    state = desired()
+    foreign_tags = {"owner": "someone"}
+    rules = tuple(
+        dataclasses.replace(r, file_patterns=("/x",), tags=foreign_tags) if r.name == "dmesg_raw_dcr" else r
+        for r in state.rules
+    )
+    stranger = dataclasses.replace(state.rules[0], name="theirs_dcr", tags=foreign_tags)
+    observed = ObservedState(state.tables, rules + (stranger,), state.associations)
+    for mode in Policy:
+        plan = plan_changes(state, observed, PlanPolicy("slurm1", mode, True))
+        assert plan.empty, plan.render()
+        (skip,) = plan.skipped
+        assert skip.id.endswith("dmesg_raw_dcr") and "not owned" in skip.reason
+
+
+def test_upsert_only_never_deletes_and_sync_deletes_only_what_we_own():
+    full = desired()
+    smaller = desired(Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform", "hpc"),)))
+    observed = converged(full)
+    assert plan_changes(smaller, observed, POLICY).empty
+    plan = plan_changes(smaller, observed, PlanPolicy("slurm1", Policy.SYNC))
+    deleted = {c.resource.target_id for c in plan.changes}
+    assert {c.action for c in plan.changes} == {"delete"} and deleted == set(FLEX_VMS)
+    assert len(plan.changes) == NODE_DCRS * 3
+
+
+def test_tables_are_deleted_only_when_explicitly_allowed():
+    state = desired()
+    fewer = dataclasses.replace(state, tables=state.tables[1:], rules=state.rules[1:], associations=state.associations[1:])
+    for allow, expected in ((False, {"dcr", "association"}), (True, {"dcr", "association", "table"})):
+        plan = plan_changes(fewer, converged(state), PlanPolicy("slurm1", Policy.SYNC, allow))
+        assert {c.kind for c in plan.changes} == expected
+    # deletes run associations first, then DCRs, then tables
+    assert [c.kind for c in plan.changes] == ["association", "dcr", "table"]
+
+
+def test_another_clusters_resources_are_not_ours():
+    state = desired()
+    theirs = tuple(dataclasses.replace(t, owner="other") for t in state.tables)
+    plan = plan_changes(desired_state(COMPONENTS[:1], TARGET, CLUSTER), ObservedState(theirs), PlanPolicy("slurm1", Policy.SYNC, True))
+    assert all(c.action != "delete" for c in plan.changes)
+
+
+def test_an_association_made_by_hand_counts_as_in_sync():
+    state = desired()
+    manual = tuple(
+        Association(a.target_id, a.rule_id, "made-by-associate-dcrs-sh") if a.target_id == SCHEDULER else a
+        for a in state.associations
+    )
+    plan = plan_changes(state, ObservedState(state.tables, state.rules, manual), PlanPolicy("slurm1", Policy.SYNC))
+    assert plan.empty, plan.render()
+
+
+def test_plan_json_is_stable():
+    plan = plan_changes(desired(), ObservedState(), POLICY)
+    data = plan.to_dict()
+    assert data["summary"] == {"create": 48, "update": 0, "delete": 0}
+    assert data["changes"][0] == {
+        "action": "create",
+        "kind": "table",
+        "name": "slurmctld_raw_CL",
+        "id": f"{WS}/tables/slurmctld_raw_CL",
+        "fields": [],
+    }
