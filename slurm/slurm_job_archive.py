@@ -1,0 +1,751 @@
+#!/usr/bin/python3
+"""slurm-job-archive: keep every Slurm job's script, environment, stdout and stderr.
+
+    <root>/<user>/job_<jobid>.{sh,env,out,err}              ordinary jobs
+    <root>/<user>/job_<arrayjobid>_<taskid>.{sh,env,out,err} array tasks
+
+Hooks (see slurm/README.md):
+  Prolog   (root, compute node)   creates a per-job staging directory owned by the job user
+  TaskProlog (job user, node)      task_prolog.sh drops the task's environment into it
+  Epilog   (root, compute node)   on the job's batch host: fetches the script from slurmctld,
+                                   reads the staged environment and the job's stdout/stderr
+                                   *as the job user*, and writes the archive files
+  retention (admin / cron)         removes archive files older than N days
+
+Run with no subcommand, the mode comes from SLURM_SCRIPT_CONTEXT, so the file can be dropped
+into /etc/slurm/prolog.d/ and /etc/slurm/epilog.d/ unchanged.  As a Slurm hook it always exits
+0: a failing epilog would drain the node.  Failures go to syslog.
+
+Standard library only; settings come from a KEY=value file (default
+/etc/default/slurm-job-archive), never from the environment.
+"""
+
+import errno
+import fnmatch
+import os
+import pwd
+import re
+import select
+import signal
+import stat
+import subprocess
+import sys
+import syslog
+import time
+
+DEFAULT_CONFIG = "/etc/default/slurm-job-archive"
+
+DEFAULTS = {
+    # where archives go; must live on a file system root can chown on (no root_squash)
+    "SLURM_JOB_ARCHIVE_ROOT": "/shared/slurm-logs",
+    # node-local staging directory for the TaskProlog's environment dump
+    "SLURM_JOB_ARCHIVE_SPOOL": "/run/slurm-job-archive",
+    # cap for each archived file (.out, .err, .sh, .env); larger files keep head and tail
+    "SLURM_JOB_ARCHIVE_MAX_BYTES": str(10 * 1024 * 1024),
+    # environment variable names whose values are replaced; empty disables redaction
+    "SLURM_JOB_ARCHIVE_REDACT": "*PASSWORD*,*PASSWD*,*SECRET*,*TOKEN*,*KEY*,*CREDENTIAL*",
+    "SLURM_JOB_ARCHIVE_RETENTION_DAYS": "30",
+    "SLURM_JOB_ARCHIVE_SCONTROL": "/usr/bin/scontrol",
+    # slurm.conf for scontrol; empty: SLURM_CONF from slurmd's hook environment, else default
+    "SLURM_JOB_ARCHIVE_SLURM_CONF": "",
+    # seconds for each scontrol call / file read; the whole run is bounded by 4x this
+    "SLURM_JOB_ARCHIVE_TIMEOUT": "5",
+    # optional extra log file (syslog is always used)
+    "SLURM_JOB_ARCHIVE_LOG_FILE": "",
+}
+
+REDACTED = "<redacted>"
+SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
+JOBID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
+ID_RE = re.compile(r"^[0-9]{1,10}$")
+ARCHIVE_NAME_RE = re.compile(r"^job_[0-9]+(_[0-9]+)?\.(sh|env|out|err)$")
+USER_DIR_MODE = 0o750  # root:<user's primary group>
+FILE_MODE = 0o600  # <user>:<user's primary group>
+ROOT_MODE = 0o755  # root:root
+
+
+class ArchiveError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- settings / logging
+
+
+def parse_config_text(text):
+    """KEY=value lines; '#' comments; optional matching quotes. Unknown keys are kept."""
+    out = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].strip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def load_settings(path):
+    settings = dict(DEFAULTS)
+    try:
+        with open(path, encoding="utf-8") as f:
+            settings.update(parse_config_text(f.read()))
+    except FileNotFoundError:
+        pass
+    return settings
+
+
+class Log:
+    def __init__(self):
+        self.file = None
+        syslog.openlog("slurm-job-archive", syslog.LOG_PID, syslog.LOG_DAEMON)
+
+    def set_file(self, path):
+        self.file = path or None
+
+    def _emit(self, prio, label, msg):
+        try:
+            syslog.syslog(prio, msg)
+        except Exception:
+            pass
+        if self.file:
+            try:
+                with open(self.file, "a", encoding="utf-8") as f:
+                    f.write("%s %s[%d] %s: %s\n" % (
+                        time.strftime("%Y-%m-%dT%H:%M:%S"), "slurm-job-archive", os.getpid(),
+                        label, msg))
+            except Exception:
+                pass
+
+    def info(self, msg):
+        self._emit(syslog.LOG_INFO, "info", msg)
+
+    def warning(self, msg):
+        self._emit(syslog.LOG_WARNING, "warning", msg)
+
+    def error(self, msg):
+        self._emit(syslog.LOG_ERR, "error", msg)
+
+
+LOG = Log()
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def valid_user(name):
+    return bool(name) and bool(USER_RE.fullmatch(name))
+
+
+def valid_jobid(value):
+    return bool(value) and bool(JOBID_RE.fullmatch(value))
+
+
+def valid_id(value):
+    return bool(value) and bool(ID_RE.fullmatch(value))
+
+
+def archive_base(job_id, array_job_id=None, array_task_id=None):
+    """job_<jobid>, or job_<arrayjobid>_<taskid> for an array task."""
+    if not valid_jobid(job_id):
+        raise ArchiveError("invalid job id %r" % (job_id,))
+    if array_job_id and array_task_id is not None and array_task_id != "N/A":
+        if not valid_jobid(array_job_id) or not valid_id(array_task_id):
+            raise ArchiveError("invalid array id %r_%r" % (array_job_id, array_task_id))
+        return "job_%s_%s" % (array_job_id, array_task_id)
+    return "job_%s" % job_id
+
+
+def parse_redact_patterns(text):
+    return [p for p in re.split(r"[,\s]+", text or "") if p]
+
+
+def is_secret(name, patterns):
+    upper = name.upper()
+    return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns)
+
+
+def parse_environ(data):
+    """NUL-separated NAME=value entries (/proc/N/environ, `env -0`) -> list of (name, value)."""
+    out = []
+    for entry in data.split(b"\0"):
+        if not entry:
+            continue
+        name, sep, value = entry.partition(b"=")
+        if not sep or not name:
+            continue
+        out.append((name.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
+    return out
+
+
+def parse_statesave_environment(data):
+    """slurmctld's StateSaveLocation hash.N/job.N/environment: a 4-byte native count, then
+    that many NUL-terminated NAME=value entries."""
+    if len(data) < 4:
+        raise ArchiveError("environment file too short")
+    count = int.from_bytes(data[:4], sys.byteorder)
+    entries = parse_environ(data[4:])
+    if count != len(entries):
+        raise ArchiveError("environment count %d != %d entries" % (count, len(entries)))
+    return entries
+
+
+# variables that describe the TaskProlog itself, not the job
+_HOOK_VARS = {"SLURM_SCRIPT_CONTEXT"}
+
+
+def format_env(entries, patterns):
+    """Sorted NAME=value lines, secrets redacted, newlines escaped as \\n (one var per line)."""
+    lines = []
+    for name, value in sorted(entries, key=lambda e: e[0]):
+        if name in _HOOK_VARS:
+            continue
+        if is_secret(name, patterns):
+            value = REDACTED
+        value = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+        lines.append("%s=%s\n" % (name, value))
+    return "".join(lines).encode("utf-8", "replace")
+
+
+def truncation_marker(omitted, total, limit):
+    return ("\n[slurm-job-archive: truncated: %d of %d bytes omitted here "
+            "(SLURM_JOB_ARCHIVE_MAX_BYTES=%d)]\n" % (omitted, total, limit)).encode()
+
+
+def cap_bytes(data, limit):
+    """Keep head and tail of data within limit (plus a visible marker)."""
+    if len(data) <= limit:
+        return data
+    head = limit // 2
+    tail = limit - head
+    return data[:head] + truncation_marker(len(data) - limit, len(data), limit) + \
+        (data[-tail:] if tail else b"")
+
+
+def parse_scontrol_jobs(text):
+    """`scontrol show job -dd` output -> list of dicts (one per record). Path-like fields take
+    the rest of their line so paths with spaces survive."""
+    records = []
+    for block in re.split(r"\n\s*\n", text):
+        if not block.strip():
+            continue
+        rec = {}
+        for line in block.splitlines():
+            s = line.strip()
+            if not s:
+                continue
+            key = s.split("=", 1)[0]
+            if key in ("StdOut", "StdErr", "StdIn", "WorkDir", "Command", "Comment",
+                       "JobName") and "=" in s and " " not in key:
+                rec[key] = s.split("=", 1)[1]
+                continue
+            for tok in s.split():
+                k, sep, v = tok.partition("=")
+                if sep and k not in rec:
+                    rec[k] = v
+        if rec:
+            records.append(rec)
+    return records
+
+
+def pick_job(records, job_id):
+    for rec in records:
+        if rec.get("JobId") == job_id:
+            return rec
+    return None
+
+
+def first_host(hostlist):
+    """First host of a Slurm hostlist ("cn[003-010,20],gpu1" -> "cn003"); None if unsure."""
+    if not hostlist:
+        return None
+    m = re.match(r"^([^,\[\]]+)(?:\[([0-9,\-]+)\])?(?:,|$)", hostlist)
+    if not m:
+        return None
+    if m.group(2) is None:
+        return m.group(1)
+    first = re.split(r"[,\-]", m.group(2))[0]
+    return m.group(1) + first if first else None
+
+
+def uid_from_userid(value):
+    """'alice(1001)' -> 1001"""
+    m = re.match(r"^.*\((\d+)\)$", value or "")
+    return int(m.group(1)) if m else None
+
+
+# --------------------------------------------------------------------------- file system
+
+
+O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_root_dir(path):
+    """Open (creating if needed) the root-owned archive root; repair owner/mode."""
+    if not os.path.isabs(path):
+        raise ArchiveError("archive root must be absolute: %r" % path)
+    os.makedirs(path, ROOT_MODE, exist_ok=True)
+    fd = os.open(path, O_DIR)  # ELOOP if the last component is a symlink
+    st = os.fstat(fd)
+    if st.st_uid != 0 or st.st_gid != 0:
+        LOG.warning("archive root %s owned by %d:%d, making it root:root" % (
+            path, st.st_uid, st.st_gid))
+        os.fchown(fd, 0, 0)
+    if stat.S_IMODE(st.st_mode) != ROOT_MODE:
+        os.fchmod(fd, ROOT_MODE)
+    return fd
+
+
+def open_user_dir(root_fd, user, gid):
+    """<root>/<user>: root:<gid> 0750 so the user can read but never create or swap entries."""
+    try:
+        os.mkdir(user, USER_DIR_MODE, dir_fd=root_fd)
+    except FileExistsError:
+        st = os.stat(user, dir_fd=root_fd, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            LOG.warning("replacing non-directory %r in archive root" % user)
+            os.unlink(user, dir_fd=root_fd)
+            os.mkdir(user, USER_DIR_MODE, dir_fd=root_fd)
+    fd = os.open(user, O_DIR, dir_fd=root_fd)
+    st = os.fstat(fd)
+    if (st.st_uid, st.st_gid) != (0, gid):
+        os.fchown(fd, 0, gid)
+    if stat.S_IMODE(st.st_mode) != USER_DIR_MODE:
+        os.fchmod(fd, USER_DIR_MODE)
+    return fd
+
+
+def write_archive_file(dir_fd, name, data, uid, gid):
+    """Write via a fresh O_EXCL|O_NOFOLLOW temp file, then rename over <name>: an existing
+    entry (even a symlink) is replaced, never followed."""
+    tmp = ".%s.%d.tmp" % (name, os.getpid())
+    try:
+        os.unlink(tmp, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 FILE_MODE, dir_fd=dir_fd)
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, FILE_MODE)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    except BaseException:
+        os.close(fd)
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+    os.close(fd)
+    os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+_READ_ERRORS = {
+    10: "not a regular file",
+    11: "not owned by the job user",
+    12: "cannot drop privileges",
+    13: "symlink refused",
+    14: "no such file",
+    15: "permission denied",
+    16: "open failed",
+}
+
+
+def _read_capped(fd, size, limit):
+    def read_n(n):
+        chunks = []
+        while n > 0:
+            b = os.read(fd, min(n, 1 << 20))
+            if not b:
+                break
+            chunks.append(b)
+            n -= len(b)
+        return b"".join(chunks)
+
+    if size <= limit:
+        data = read_n(limit)
+        if len(data) == limit and os.read(fd, 1):  # grew while we read
+            return data + ("\n[slurm-job-archive: truncated: the file grew past "
+                           "SLURM_JOB_ARCHIVE_MAX_BYTES=%d]\n" % limit).encode()
+        return data
+    head_n = limit // 2
+    tail_n = limit - head_n
+    head = read_n(head_n)
+    os.lseek(fd, size - tail_n, os.SEEK_SET)
+    tail = read_n(tail_n)
+    return head + truncation_marker(size - limit, size, limit) + tail
+
+
+def read_as_user(path, uid, gid, groups, limit, timeout):
+    """Read a file a user controls, as that user, in a forked child: the open uses the user's
+    own permissions and O_NOFOLLOW, and the file must be a regular file owned by uid. Returns
+    bytes (capped with a marker); raises ArchiveError with the reason otherwise."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 16
+        try:
+            os.close(r)
+            try:
+                if os.getuid() == 0:
+                    os.setgroups(groups)
+                    os.setresgid(gid, gid, gid)
+                    os.setresuid(uid, uid, uid)
+                if os.geteuid() != uid:
+                    os._exit(12)
+            except OSError:
+                os._exit(12)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+                             | os.O_CLOEXEC)
+            except OSError as e:
+                os._exit({errno.ELOOP: 13, errno.ENOENT: 14, errno.EACCES: 15,
+                          errno.EPERM: 15}.get(e.errno, 16))
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os._exit(10)
+            if st.st_uid != uid:
+                os._exit(11)
+            data = _read_capped(fd, st.st_size, limit)
+            view = memoryview(data)
+            while view:
+                n = os.write(w, view)
+                view = view[n:]
+            code = 0
+        except BaseException:
+            code = 16
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                raise ArchiveError("timed out reading %s" % path)
+            ready, _, _ = select.select([r], [], [], left)
+            if not ready:
+                continue
+            b = os.read(r, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise ArchiveError("%s: %s" % (path, _READ_ERRORS.get(code, "exit %d" % code)))
+    return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------- slurm
+
+
+def run_scontrol(settings, args, timeout):
+    env = {"PATH": SAFE_PATH, "LC_ALL": "C"}
+    conf = settings.get("SLURM_JOB_ARCHIVE_SLURM_CONF") or os.environ.get("SLURM_CONF")
+    if conf:
+        env["SLURM_CONF"] = conf
+    proc = subprocess.run([settings["SLURM_JOB_ARCHIVE_SCONTROL"]] + args, env=env,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise ArchiveError("scontrol %s failed (%d): %s" % (
+            " ".join(args), proc.returncode, proc.stderr.decode("utf-8", "replace").strip()))
+    return proc.stdout
+
+
+class Job:
+    """What the hook environment tells us, validated before it touches a path."""
+
+    def __init__(self, env):
+        self.job_id = env.get("SLURM_JOB_ID", "")
+        self.user = env.get("SLURM_JOB_USER", "")
+        uid = env.get("SLURM_JOB_UID", "")
+        gid = env.get("SLURM_JOB_GID", "")
+        if not valid_jobid(self.job_id):
+            raise ArchiveError("invalid SLURM_JOB_ID %r" % self.job_id)
+        if not valid_user(self.user):
+            raise ArchiveError("invalid SLURM_JOB_USER %r" % self.user)
+        if not valid_id(uid) or not valid_id(gid):
+            raise ArchiveError("invalid SLURM_JOB_UID/GID %r/%r" % (uid, gid))
+        self.uid, self.gid = int(uid), int(gid)
+        self.primary_gid = self.gid
+        self.groups = [self.gid]
+        try:
+            pw = pwd.getpwnam(self.user)
+        except KeyError:
+            pw = None
+        if pw is not None:
+            if pw.pw_uid != self.uid:
+                raise ArchiveError("user %s is uid %d, Slurm says %d" % (
+                    self.user, pw.pw_uid, self.uid))
+            self.primary_gid = pw.pw_gid
+            try:
+                self.groups = sorted(set(os.getgrouplist(self.user, pw.pw_gid)))
+            except OSError:
+                self.groups = [pw.pw_gid]
+        self.node = env.get("SLURMD_NODENAME", "")
+        self.nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or ""
+
+
+def spool_job_dir(settings, job):
+    spool = settings["SLURM_JOB_ARCHIVE_SPOOL"]
+    if not os.path.isabs(spool):
+        raise ArchiveError("spool must be absolute: %r" % spool)
+    return spool, os.path.join(spool, job.job_id)
+
+
+def do_prolog(settings, env):
+    job = Job(env)
+    spool, _ = spool_job_dir(settings, job)
+    os.makedirs(spool, ROOT_MODE, exist_ok=True)
+    sfd = os.open(spool, O_DIR)
+    try:
+        st = os.fstat(sfd)
+        if st.st_uid != 0 or st.st_gid != 0:
+            os.fchown(sfd, 0, 0)
+        if stat.S_IMODE(st.st_mode) != ROOT_MODE:
+            os.fchmod(sfd, ROOT_MODE)
+        _remove_tree_at(sfd, job.job_id)  # leftovers of a requeued run
+        os.mkdir(job.job_id, 0o700, dir_fd=sfd)
+        jfd = os.open(job.job_id, O_DIR, dir_fd=sfd)
+        try:
+            os.fchown(jfd, job.uid, job.gid)
+            os.fchmod(jfd, 0o700)
+        finally:
+            os.close(jfd)
+    finally:
+        os.close(sfd)
+
+
+def _remove_tree_at(parent_fd, name):
+    """rm -rf parent/name without following symlinks (the tree is user-writable)."""
+    try:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=parent_fd)
+        return
+    fd = os.open(name, O_DIR, dir_fd=parent_fd)
+    try:
+        for entry in os.scandir(fd):
+            _remove_tree_at(fd, entry.name)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)
+
+
+def do_epilog(settings, env):
+    t0 = time.monotonic()
+    job = Job(env)
+    timeout = float(settings["SLURM_JOB_ARCHIVE_TIMEOUT"])
+    limit = int(settings["SLURM_JOB_ARCHIVE_MAX_BYTES"])
+    spool, staged = spool_job_dir(settings, job)
+
+    staged_env = None
+    try:
+        try:
+            staged_env = read_as_user(os.path.join(staged, "env"), job.uid, job.gid, job.groups,
+                                      limit, timeout)
+        except ArchiveError as e:
+            if "no such file" not in str(e):
+                LOG.warning("job %s: staged environment not used: %s" % (job.job_id, e))
+        first = first_host(job.nodelist)
+        if job.node and first and first != job.node:
+            return  # another node (the batch host) archives this job
+        _archive(settings, job, staged_env, limit, timeout, t0)
+    finally:
+        try:
+            sfd = os.open(spool, O_DIR)
+            try:
+                _remove_tree_at(sfd, job.job_id)
+            finally:
+                os.close(sfd)
+        except FileNotFoundError:
+            pass
+
+
+def _archive(settings, job, staged_env, limit, timeout, t0):
+    text = run_scontrol(settings, ["show", "job", "-dd", job.job_id], timeout)
+    rec = pick_job(parse_scontrol_jobs(text.decode("utf-8", "replace")), job.job_id)
+    if rec is None:
+        raise ArchiveError("job %s not found by scontrol" % job.job_id)
+    rec_uid = uid_from_userid(rec.get("UserId"))
+    if rec_uid is not None and rec_uid != job.uid:
+        raise ArchiveError("job %s: scontrol uid %d != SLURM_JOB_UID %d" % (
+            job.job_id, rec_uid, job.uid))
+    batch_host = rec.get("BatchHost")
+    if job.node and batch_host and batch_host != job.node:
+        return
+    base = archive_base(job.job_id, rec.get("ArrayJobId"), rec.get("ArrayTaskId"))
+    patterns = parse_redact_patterns(settings["SLURM_JOB_ARCHIVE_REDACT"])
+
+    files = {}
+    problems = []
+    if rec.get("BatchFlag") == "1":
+        try:
+            script = run_scontrol(settings, ["write", "batch_script", job.job_id, "-"], timeout)
+            files[".sh"] = cap_bytes(script, limit)
+        except (ArchiveError, subprocess.TimeoutExpired) as e:
+            problems.append("script: %s" % e)
+    if staged_env is not None:
+        files[".env"] = cap_bytes(format_env(parse_environ(staged_env), patterns), limit)
+    stdout = rec.get("StdOut") or ""
+    stderr = rec.get("StdErr") or ""
+    for suffix, path in ((".out", stdout), (".err", stderr)):
+        if not path or (suffix == ".err" and path == stdout):
+            continue  # stdout and stderr in one file: archived once, as .out
+        if not os.path.isabs(path) or "\n" in path or path.startswith("/dev/"):
+            continue
+        try:
+            files[suffix] = read_as_user(path, job.uid, job.gid, job.groups, limit, timeout)
+        except ArchiveError as e:
+            problems.append(str(e))
+
+    root_fd = open_root_dir(settings["SLURM_JOB_ARCHIVE_ROOT"])
+    try:
+        user_fd = open_user_dir(root_fd, job.user, job.primary_gid)
+        try:
+            for suffix, data in files.items():
+                write_archive_file(user_fd, base + suffix, data, job.uid, job.primary_gid)
+        finally:
+            os.close(user_fd)
+    finally:
+        os.close(root_fd)
+    for p in problems:
+        LOG.warning("job %s: %s" % (job.job_id, p))
+    LOG.info("job %s: archived as %s/%s/%s.{%s} in %d ms" % (
+        job.job_id, settings["SLURM_JOB_ARCHIVE_ROOT"], job.user, base,
+        ",".join(s[1:] for s in sorted(files)), (time.monotonic() - t0) * 1000))
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def do_retention(settings, days, dry_run=False, now=None, out=sys.stdout):
+    """Remove archive files (and stray temp files / symlinks) older than `days` days."""
+    root = settings["SLURM_JOB_ARCHIVE_ROOT"]
+    cutoff = (now if now is not None else time.time()) - days * 86400
+    removed = kept = 0
+    root_fd = os.open(root, O_DIR)
+    try:
+        for user_entry in os.scandir(root_fd):
+            if not user_entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                ufd = os.open(user_entry.name, O_DIR, dir_fd=root_fd)
+            except OSError as e:
+                LOG.warning("retention: skipping %s: %s" % (user_entry.name, e))
+                continue
+            try:
+                for entry in os.scandir(ufd):
+                    ours = ARCHIVE_NAME_RE.fullmatch(entry.name) or (
+                        entry.name.startswith(".job_") and entry.name.endswith(".tmp"))
+                    if not ours:
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode) or st.st_mtime >= cutoff:
+                        kept += 1
+                        continue
+                    if not dry_run:
+                        os.unlink(entry.name, dir_fd=ufd)
+                    removed += 1
+                    print("%s %s" % ("would remove" if dry_run else "removed",
+                                     os.path.join(root, user_entry.name, entry.name)), file=out)
+            finally:
+                os.close(ufd)
+    finally:
+        os.close(root_fd)
+    LOG.info("retention: %s %d files older than %g days under %s, kept %d" % (
+        "would remove" if dry_run else "removed", removed, days, root, kept))
+    return removed
+
+
+# --------------------------------------------------------------------------- main
+
+
+USAGE = """usage: slurm_job_archive.py [--config FILE] [prolog|epilog|retention [--days N] [--dry-run]]
+
+Without a subcommand the mode is taken from SLURM_SCRIPT_CONTEXT (prolog_slurmd/epilog_slurmd).
+Default config: %s
+""" % DEFAULT_CONFIG
+
+
+def main(argv=None, env=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if env is None else env
+    config = DEFAULT_CONFIG
+    if argv[:1] == ["--config"] and len(argv) >= 2:
+        config = argv[1]
+        argv = argv[2:]
+    elif argv and argv[0].startswith("--config="):
+        config = argv[0].split("=", 1)[1]
+        argv = argv[1:]
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    mode = argv[0] if argv else {"prolog_slurmd": "prolog", "epilog_slurmd": "epilog"}.get(
+        env.get("SLURM_SCRIPT_CONTEXT", ""), "")
+
+    if mode == "retention":
+        settings = load_settings(config)
+        LOG.set_file(settings.get("SLURM_JOB_ARCHIVE_LOG_FILE"))
+        days = float(settings["SLURM_JOB_ARCHIVE_RETENTION_DAYS"])
+        dry_run = "--dry-run" in argv
+        if "--days" in argv:
+            days = float(argv[argv.index("--days") + 1])
+        try:
+            do_retention(settings, days, dry_run)
+        except Exception as e:
+            LOG.error("retention failed: %s" % e)
+            print("retention failed: %s" % e, file=sys.stderr)
+            return 1
+        return 0
+
+    if mode not in ("prolog", "epilog"):
+        if env.get("SLURM_SCRIPT_CONTEXT"):
+            return 0  # e.g. installed as PrologSlurmctld by mistake: do no harm
+        print(USAGE, file=sys.stderr)
+        return 2
+
+    # Slurm hook: whatever happens, exit 0 so the node is never drained because of us.
+    try:
+        settings = load_settings(config)
+        LOG.set_file(settings.get("SLURM_JOB_ARCHIVE_LOG_FILE"))
+        budget = max(1, int(float(settings["SLURM_JOB_ARCHIVE_TIMEOUT"]) * 4))
+
+        def _alarm(signum, frame):
+            raise ArchiveError("gave up after %d s" % budget)
+
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.alarm(budget)
+        os.umask(0o077)
+        if mode == "prolog":
+            do_prolog(settings, env)
+        else:
+            do_epilog(settings, env)
+    except BaseException as e:  # noqa: BLE001 - a hook must never fail the job or node
+        LOG.error("%s for job %s failed: %s: %s" % (
+            mode, env.get("SLURM_JOB_ID", "?"), type(e).__name__, e))
+    finally:
+        signal.alarm(0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Fast tests of the pure parts of slurm/slurm_job_archive.py (no Slurm, no root)."""
+
+import os
+import sys
+
+import pytest
+
+
+def test_validates_user_names(sja):
+    for ok in ("alice", "bob.smith", "svc_hpc-1", "_x", "user@corp"):
+        assert sja.valid_user(ok), ok
+    for bad in ("", ".", "..", "../etc", "a/b", "-rf", "a b", "x\n", ".hidden", "a" * 65):
+        assert not sja.valid_user(bad), bad
+
+
+def test_validates_job_ids(sja):
+    assert sja.valid_jobid("1") and sja.valid_jobid("4294967")
+    for bad in ("", "0", "01", "1a", "-1", "1/..", "12345678901", " 1"):
+        assert not sja.valid_jobid(bad), bad
+
+
+def test_archive_base_naming(sja):
+    assert sja.archive_base("42") == "job_42"
+    assert sja.archive_base("44", "42", "3") == "job_42_3"
+    assert sja.archive_base("42", None, None) == "job_42"
+    assert sja.archive_base("42", "42", "N/A") == "job_42"
+    with pytest.raises(sja.ArchiveError):
+        sja.archive_base("../1")
+    with pytest.raises(sja.ArchiveError):
+        sja.archive_base("44", "42", "3/..")
+
+
+def test_redaction_patterns(sja):
+    pats = sja.parse_redact_patterns(sja.DEFAULTS["SLURM_JOB_ARCHIVE_REDACT"])
+    for secret in ("DB_PASSWORD", "password", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN",
+                   "ssh_key_path", "AZURE_CREDENTIALS", "MYSQL_PASSWD"):
+        assert sja.is_secret(secret, pats), secret
+    for plain in ("HOME", "PATH", "SLURM_JOB_ID", "USER"):
+        assert not sja.is_secret(plain, pats), plain
+    assert sja.parse_redact_patterns("") == []
+    assert sja.parse_redact_patterns("*A*, B*  C") == ["*A*", "B*", "C"]
+
+
+def test_parse_environ_and_format(sja):
+    raw = b"HOME=/home/a\0DB_PASSWORD=hunter2\0MULTI=line1\nline2\0EMPTY=\0NOEQUALS\0" \
+          b"SLURM_SCRIPT_CONTEXT=prolog_task\0EQ=a=b\0"
+    entries = sja.parse_environ(raw)
+    assert ("EQ", "a=b") in entries and ("EMPTY", "") in entries
+    assert all(n != "NOEQUALS" for n, _ in entries)
+    text = sja.format_env(entries, ["*PASSWORD*"]).decode()
+    assert text.splitlines() == [
+        "DB_PASSWORD=<redacted>", "EMPTY=", "EQ=a=b", "HOME=/home/a", "MULTI=line1\\nline2"]
+    assert "hunter2" not in text
+    assert "SLURM_SCRIPT_CONTEXT" not in text
+
+
+def test_parse_statesave_environment(sja):
+    entries = [b"A=1", b"TOKEN=x", b"B=two words"]
+    data = len(entries).to_bytes(4, sys.byteorder) + b"".join(e + b"\0" for e in entries)
+    assert sja.parse_statesave_environment(data) == [
+        ("A", "1"), ("TOKEN", "x"), ("B", "two words")]
+    with pytest.raises(sja.ArchiveError):
+        sja.parse_statesave_environment((5).to_bytes(4, sys.byteorder) + b"A=1\0")
+    with pytest.raises(sja.ArchiveError):
+        sja.parse_statesave_environment(b"\1")
+
+
+def test_cap_bytes_keeps_head_and_tail_with_marker(sja):
+    data = b"H" * 600 + b"M" * 1000 + b"T" * 600
+    out = sja.cap_bytes(data, 1000)
+    assert out.startswith(b"H" * 500) and out.endswith(b"T" * 500)
+    assert b"truncated: 1200 of 2200 bytes omitted" in out
+    assert sja.cap_bytes(b"small", 1000) == b"small"
+
+
+def test_parse_config_text(sja):
+    cfg = sja.parse_config_text(
+        "# comment\nSLURM_JOB_ARCHIVE_ROOT='/a b'\nexport SLURM_JOB_ARCHIVE_MAX_BYTES=5\n"
+        "garbage line\nSLURM_JOB_ARCHIVE_REDACT=\n")
+    assert cfg == {"SLURM_JOB_ARCHIVE_ROOT": "/a b", "SLURM_JOB_ARCHIVE_MAX_BYTES": "5",
+                   "SLURM_JOB_ARCHIVE_REDACT": ""}
+
+
+SHOW_ARRAY = """JobId=7 ArrayJobId=6 ArrayTaskId=2 JobName=my job
+   UserId=alice(1001) GroupId=alice(1001) MCS_label=N/A
+   JobState=COMPLETING Reason=None Dependency=(null)
+   Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0
+   NodeList=cn001
+   BatchHost=cn001
+   WorkDir=/home/alice/with space
+   StdErr=/home/alice/with space/e 7.err
+   StdIn=/dev/null
+   StdOut=/home/alice/with space/arr_6_2.out
+   Power=
+
+
+JobId=6 ArrayJobId=6 ArrayTaskId=1 JobName=my job
+   UserId=alice(1001) GroupId=alice(1001) MCS_label=N/A
+   BatchFlag=1
+   StdOut=/home/alice/arr_6_1.out
+   Power=
+
+"""
+
+
+def test_parse_scontrol_picks_own_record(sja):
+    recs = sja.parse_scontrol_jobs(SHOW_ARRAY)
+    assert len(recs) == 2
+    rec = sja.pick_job(recs, "7")
+    assert rec["ArrayJobId"] == "6" and rec["ArrayTaskId"] == "2"
+    assert rec["StdOut"] == "/home/alice/with space/arr_6_2.out"
+    assert rec["StdErr"] == "/home/alice/with space/e 7.err"
+    assert rec["BatchHost"] == "cn001" and rec["BatchFlag"] == "1"
+    assert sja.uid_from_userid(rec["UserId"]) == 1001
+    assert sja.pick_job(recs, "6")["StdOut"] == "/home/alice/arr_6_1.out"
+    assert sja.pick_job(recs, "8") is None
+
+
+def test_first_host(sja):
+    assert sja.first_host("localhost") == "localhost"
+    assert sja.first_host("cn[003-010,20],gpu1") == "cn003"
+    assert sja.first_host("cn5,cn[1-2]") == "cn5"
+    assert sja.first_host("hpc-pg0-[1-4]") == "hpc-pg0-1"
+    assert sja.first_host("") is None
+    assert sja.first_host("rack[1-2]node[1-4]") is None
+
+
+def test_hook_mode_always_exits_zero(sja, tmp_path):
+    conf = tmp_path / "conf"
+    conf.write_text("SLURM_JOB_ARCHIVE_ROOT=relative/path\nSLURM_JOB_ARCHIVE_LOG_FILE=%s\n"
+                    % (tmp_path / "log"))
+    env = {"SLURM_SCRIPT_CONTEXT": "epilog_slurmd", "SLURM_JOB_ID": "../../etc",
+           "SLURM_JOB_USER": "root", "SLURM_JOB_UID": "0", "SLURM_JOB_GID": "0"}
+    assert sja.main(["--config", str(conf)], env=env) == 0
+    assert "invalid SLURM_JOB_ID" in (tmp_path / "log").read_text()
+    # unknown hook context (e.g. installed as PrologSlurmctld): nothing, exit 0
+    assert sja.main(["--config", str(conf)], env={"SLURM_SCRIPT_CONTEXT": "prolog_slurmctld"}) == 0
+
+
+def test_retention_removes_only_old_archive_files(sja, tmp_path):
+    root = tmp_path / "archive"
+    (root / "alice").mkdir(parents=True)
+    old, new = root / "alice" / "job_1.out", root / "alice" / "job_2.out"
+    other = root / "alice" / "notes.txt"
+    for p in (old, new, other):
+        p.write_text("x")
+    os.utime(old, (1, 1))
+    os.utime(other, (1, 1))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "job_3.out").write_text("x")
+    os.utime(outside / "job_3.out", (1, 1))
+    (root / "bob").symlink_to(outside)  # a symlinked "user dir" is never entered
+    settings = dict(sja.DEFAULTS, SLURM_JOB_ARCHIVE_ROOT=str(root))
+    assert sja.do_retention(settings, 30, dry_run=True, out=open(os.devnull, "w")) == 1
+    assert old.exists()
+    assert sja.do_retention(settings, 30, out=open(os.devnull, "w")) == 1
+    assert not old.exists() and new.exists() and other.exists()
+    assert (outside / "job_3.out").exists()
