@@ -27,6 +27,7 @@ import re
 import secrets
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ KINDS = {
     "table": T_TABLE, "tables": T_TABLE,
     "dcr": T_DCR, "dcrs": T_DCR,
     "association": T_DCRA, "associations": T_DCRA, "dcra": T_DCRA,
+    # the last segment of the ARM type works too
+    "virtualmachines": T_VM, "virtualmachinescalesets": T_VMSS, "datacollectionrules": T_DCR,
+    "datacollectionruleassociations": T_DCRA,
 }
 
 _DCRA_SEG = "/providers/microsoft.insights/datacollectionruleassociations/"
@@ -112,6 +116,13 @@ class SimResponse:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: the JSON-encoded body, filled while the state lock is held (stored dicts may change later)
+    payload: bytes | None = None
+
+    def encode(self) -> bytes:
+        if self.payload is None:
+            self.payload = b"" if self.body is None else json.dumps(self.body, separators=(",", ":")).encode()
+        return self.payload
 
 
 @dataclass
@@ -293,11 +304,16 @@ class ArmSimulator:
             return copy.deepcopy(body) if body is not None else None
 
     def put(self, resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Store ``body`` as is (no validation); fills ``id``, ``name`` and ``type`` if missing."""
+        """Store ``body`` at ``resource_id`` as is (no validation, no HTTP, not counted): ``id``,
+        ``name`` and ``type`` are set from ``resource_id``, so a copy of another resource's body
+        can be stored under a new id."""
         body = copy.deepcopy(body)
-        body.setdefault("id", resource_id)
-        body.setdefault("name", resource_id.rstrip("/").rsplit("/", 1)[1])
-        body.setdefault("type", _type_from_id(resource_id))
+        resource_id = resource_id.rstrip("/")
+        rtype = _type_from_id(resource_id)
+        body["id"] = resource_id
+        body["type"] = rtype
+        if rtype != T_VMSS_VM or "name" not in body:
+            body["name"] = resource_id.rsplit("/", 1)[1]
         with self._lock:
             old = self._lookup(resource_id)
             if old is not None and old.get("type") == T_DCRA:
@@ -685,6 +701,10 @@ class ArmSimulator:
                 resp = self._arm(method, path, query, hdrs, body, base_url)
         except ArmError as e:
             resp = SimResponse(e.status, e.body(), dict(e.headers))
+        except Exception as e:  # a simulator bug: answer like ARM would rather than drop the connection
+            traceback.print_exc()
+            resp = SimResponse(500, {"error": {"code": "InternalServerError", "message": f"Simulator error: {e!r}"}})
+        resp.encode()
         resp.headers.setdefault("x-ms-request-id", request_id)
         resp.headers.setdefault("x-ms-correlation-request-id", request_id)
         return resp
@@ -778,6 +798,7 @@ class ArmSimulator:
             ctx = _Ctx(method, path, query, body, base_url, params)
             with self._lock:
                 resp = handler(ctx)
+                resp.encode()
             resp.headers.update(ratelimit_headers)
             return resp
         except ArmError as e:

@@ -17,7 +17,6 @@ With the last two set, azure-identity's ``ManagedIdentityCredential`` and
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -45,7 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         resp = self.server.sim.handle(self.command, self.path, dict(self.headers.items()), raw, f"https://{host}")
-        payload = b"" if resp.body is None else json.dumps(resp.body, separators=(",", ":")).encode()
+        payload = resp.encode()
         self.send_response(resp.status)
         for k, v in resp.headers.items():
             self.send_header(k, v)
@@ -63,6 +62,7 @@ class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
     allow_reuse_address = True
+    idle_timeout = 300.0
 
     def __init__(self, addr, sim: "ArmSimulator", ctx: ssl.SSLContext) -> None:
         self.sim = sim
@@ -72,8 +72,9 @@ class _TLSServer(ThreadingHTTPServer):
     def finish_request(self, request: socket.socket, client_address) -> None:
         # runs in the per-connection thread: do the handshake here, not in accept()
         try:
-            request.settimeout(30)
+            request.settimeout(10)
             tls = self.ssl_context.wrap_socket(request, server_side=True)
+            tls.settimeout(self.idle_timeout)  # keep-alive connections idle longer than this are closed
         except (ssl.SSLError, OSError):
             return
         try:
