@@ -347,7 +347,11 @@ def write_archive_file(dir_fd, name, data, uid, gid):
             pass
         raise
     os.close(fd)
-    os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    try:
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError:
+        os.unlink(tmp, dir_fd=dir_fd)
+        raise
 
 
 _READ_ERRORS = {
@@ -617,12 +621,18 @@ def _archive(settings, job, staged_env, limit, timeout, t0):
         except ArchiveError as e:
             problems.append(str(e))
 
+    written = []
     root_fd = open_root_dir(settings["SLURM_JOB_ARCHIVE_ROOT"])
     try:
         user_fd = open_user_dir(root_fd, job.user, job.primary_gid)
         try:
-            for suffix, data in files.items():
-                write_archive_file(user_fd, base + suffix, data, job.uid, job.primary_gid)
+            for suffix in sorted(files):
+                try:
+                    write_archive_file(user_fd, base + suffix, files.pop(suffix), job.uid,
+                                       job.primary_gid)
+                    written.append(suffix)
+                except OSError as e:
+                    LOG.error("job %s: cannot write %s%s: %s" % (job.job_id, base, suffix, e))
         finally:
             os.close(user_fd)
     finally:
@@ -631,7 +641,7 @@ def _archive(settings, job, staged_env, limit, timeout, t0):
         LOG.warning("job %s: %s" % (job.job_id, p))
     LOG.info("job %s: archived as %s/%s/%s.{%s} in %d ms" % (
         job.job_id, settings["SLURM_JOB_ARCHIVE_ROOT"], job.user, base,
-        ",".join(s[1:] for s in sorted(files)), (time.monotonic() - t0) * 1000))
+        ",".join(s[1:] for s in written), (time.monotonic() - t0) * 1000))
 
 
 # --------------------------------------------------------------------------- retention
