@@ -51,9 +51,11 @@ class _Handler(BaseHTTPRequestHandler):
         if resp.body is not None:
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
+        # one write for headers and body (with end_headers() they would be two TLS records)
+        self._headers_buffer.append(b"\r\n")
         if payload and self.command != "HEAD":
-            self.wfile.write(payload)
+            self._headers_buffer.append(payload)
+        self.flush_headers()
 
     do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = do_HEAD = _serve
 
@@ -72,6 +74,7 @@ class _TLSServer(ThreadingHTTPServer):
     def finish_request(self, request: socket.socket, client_address) -> None:
         # runs in the per-connection thread: do the handshake here, not in accept()
         try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             request.settimeout(10)
             tls = self.ssl_context.wrap_socket(request, server_side=True)
             tls.settimeout(self.idle_timeout)  # keep-alive connections idle longer than this are closed

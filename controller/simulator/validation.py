@@ -254,7 +254,6 @@ def validate_dcr(body: Any, lookup: Lookup, workspace_tables: Callable[[str], di
                         f"{tgt}.workspaceResourceId",
                     ))
                 else:
-                    d["workspaceResourceId"] = ws["id"] if ws["id"].lower() == wsid.lower() else wsid
                     d["workspaceId"] = ws["properties"]["customerId"]
 
     # dataFlows ----------------------------------------------------------------------------

@@ -377,3 +377,26 @@ def test_concurrent_association_puts(world, rule):
     assert sim.calls["DataCollectionRuleAssociations_Create"] == 40
     sim.page_size = 100
     assert len(list(mon.list_by_rule(RG, "slurmd_raw_dcr"))) == 40
+
+
+# --- direct (no HTTP) inspection API ------------------------------------------------------------
+def test_direct_api_put_get_remove_list():
+    sim = ArmSimulator(subscription_id=SUB)
+    ws = sim.add_workspace(RG, "ws")
+    cluster = sim.add_cyclecloud_cluster(RG, "c1", nodearrays={"hpc": ("Uniform", 2), "htc": ("Flexible", 2)})
+    assert len(sim.list("virtualMachines")) == 3 and len(sim.list("vmss")) == 2
+    assert len(sim.list("instance")) == 2
+    rules = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Insights/dataCollectionRules"
+    sim.put(f"{rules}/a", {"location": "eastus", "tags": {"x": "1"}, "properties": {}})
+    copy_of_a = sim.get(f"{rules}/A")  # ids are case-insensitive
+    copy_of_a["tags"] = {"owner": "else"}
+    sim.put(f"{rules}/b", copy_of_a)
+    assert sim.get(f"{rules}/b")["name"] == "b" and sim.get(f"{rules}/a")["tags"] == {"x": "1"}
+    vm = cluster.scheduler_vm_id
+    sim.put(f"{vm}/providers/Microsoft.Insights/dataCollectionRuleAssociations/x",
+            {"properties": {"dataCollectionRuleId": f"{rules}/a"}})
+    assert sim.list("association")[0]["type"] == "Microsoft.Insights/dataCollectionRuleAssociations"
+    assert sim.remove(vm) and sim.list("association") == []
+    sim.add_table(ws, "t_CL")
+    assert sim.remove(ws) and sim.list("table") == []
+    assert sim.calls == {} and sim.reads() == 0 and sim.writes() == 0
