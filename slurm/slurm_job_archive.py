@@ -50,6 +50,9 @@ DEFAULTS = {
     "SLURM_JOB_ARCHIVE_SLURM_CONF": "",
     # seconds for each scontrol call / file read; the whole run is bounded by 4x this
     "SLURM_JOB_ARCHIVE_TIMEOUT": "5",
+    # optional fallback for .env when no TaskProlog dump exists: slurmctld's StateSaveLocation,
+    # only useful where the epilog runs on the controller host (single-host clusters)
+    "SLURM_JOB_ARCHIVE_STATESAVE": "",
     # optional extra log file (syslog is always used)
     "SLURM_JOB_ARCHIVE_LOG_FILE": "",
 }
@@ -472,6 +475,26 @@ def run_scontrol(settings, args, timeout):
     return proc.stdout
 
 
+def read_statesave_env(state_dir, job_id):
+    """The submitted environment slurmctld keeps (until MinJobAge) at
+    <StateSaveLocation>/hash.<id % 10>/job.<id>/environment; array tasks share the array
+    job's. Read as root, never through a symlink, only if owned like the state directory."""
+    if not valid_jobid(job_id):
+        raise ArchiveError("invalid job id %r" % (job_id,))
+    owner = os.stat(state_dir).st_uid
+    path = os.path.join(state_dir, "hash.%d" % (int(job_id) % 10), "job.%s" % job_id,
+                        "environment")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != owner:
+            raise ArchiveError("%s: not a regular file owned by the SlurmUser" % path)
+        data = _read_capped(fd, st.st_size, 64 * 1024 * 1024)
+    finally:
+        os.close(fd)
+    return parse_statesave_environment(data)
+
+
 class Job:
     """What the hook environment tells us, validated before it touches a path."""
 
@@ -607,8 +630,17 @@ def _archive(settings, job, staged_env, limit, timeout, t0):
             files[".sh"] = cap_bytes(script, limit)
         except (ArchiveError, subprocess.TimeoutExpired) as e:
             problems.append("script: %s" % e)
+    entries = None
     if staged_env is not None:
-        files[".env"] = cap_bytes(format_env(parse_environ(staged_env), patterns), limit)
+        entries = parse_environ(staged_env)
+    elif settings.get("SLURM_JOB_ARCHIVE_STATESAVE"):
+        try:
+            entries = read_statesave_env(settings["SLURM_JOB_ARCHIVE_STATESAVE"],
+                                         rec.get("ArrayJobId") or job.job_id)
+        except (OSError, ArchiveError) as e:
+            problems.append("environment from StateSaveLocation: %s" % e)
+    if entries is not None:
+        files[".env"] = cap_bytes(format_env(entries, patterns), limit)
     stdout = rec.get("StdOut") or ""
     stderr = rec.get("StdErr") or ""
     for suffix, path in ((".out", stdout), (".err", stderr)):

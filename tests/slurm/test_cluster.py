@@ -42,6 +42,16 @@ def _require_root_and_slurm():
         pytest.skip(why)
 
 
+def test_missing_prerequisites_skip_locally_but_fail_in_ci(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        _require_root_and_slurm()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        _require_root_and_slurm()
+
+
 def _sh(*args, check=True, **kw):
     return subprocess.run(list(args), check=check, capture_output=True, text=True, **kw)
 
@@ -154,12 +164,19 @@ def cluster():
         "SLURM_JOB_ARCHIVE_SLURM_CONF=%s" % c.conf,
         "SLURM_JOB_ARCHIVE_LOG_FILE=%s" % c.log,
         ""]), 0o644)
+    # installed copies: the checkout may sit where the job user can't reach (TaskProlog runs
+    # as the user)
+    bindir = tmp / "bin"
+    bindir.mkdir()
+    for name in ("slurm_job_archive.py", "task_prolog.sh"):
+        shutil.copy(SLURM_DIR / name, bindir / name)
+        (bindir / name).chmod(0o755)
     hook = "#!/bin/sh\nexec /usr/bin/python3 %s --config %s\n" % (
-        SLURM_DIR / "slurm_job_archive.py", tmp / "archive.conf")
+        bindir / "slurm_job_archive.py", tmp / "archive.conf")
     _write(tmp / "prolog", hook)
     _write(tmp / "epilog", hook)
     _write(tmp / "task_prolog", "#!/bin/sh\nexec %s %s\n" % (
-        SLURM_DIR / "task_prolog.sh", tmp / "archive.conf"))
+        bindir / "task_prolog.sh", tmp / "archive.conf"))
     _write(c.conf, """\
 ClusterName=sjatest
 SlurmctldHost=localhost
@@ -510,6 +527,31 @@ def test_node_stays_idle_and_hooks_are_fast(cluster, jobs):
     assert max(times) < 1000, times
     # staging directories are cleaned up
     assert list(c.spool.iterdir()) == []
+
+
+def test_statesave_fallback_for_env(cluster, jobs):
+    """Without a TaskProlog dump, the epilog can take the submitted environment from the
+    controller's StateSaveLocation (single-host clusters). Run the epilog by hand for the
+    finished job, into a second archive root."""
+    c, j = cluster, jobs["secret"]
+    conf = c.tmp / "fallback.conf"
+    conf.write_text("SLURM_JOB_ARCHIVE_ROOT=%s\nSLURM_JOB_ARCHIVE_SPOOL=%s\n"
+                    "SLURM_JOB_ARCHIVE_STATESAVE=%s\nSLURM_JOB_ARCHIVE_SLURM_CONF=%s\n"
+                    "SLURM_JOB_ARCHIVE_LOG_FILE=%s\n" % (
+                        c.tmp / "archive2", c.tmp / "spool2", c.tmp / "state", c.conf, c.log))
+    env = {"PATH": "/usr/bin:/bin", "SLURM_SCRIPT_CONTEXT": "epilog_slurmd", "SLURM_JOB_ID": j,
+           "SLURM_JOB_USER": USER, "SLURM_JOB_UID": str(c.uid), "SLURM_JOB_GID": str(c.gid),
+           "SLURMD_NODENAME": "localhost", "SLURM_JOB_NODELIST": "localhost",
+           "DB_PASSWORD": "root-side-value"}
+    r = subprocess.run(["/usr/bin/python3", str(SLURM_DIR / "slurm_job_archive.py"),
+                        "--config", str(conf)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    archived = c.tmp / "archive2" / USER / ("job_%s.env" % j)
+    _assert_private(c, archived)
+    text = archived.read_text()
+    assert "PLAIN_SETTING=plain-visible\n" in text and "DB_PASSWORD=<redacted>\n" in text
+    assert "root-side-value" not in text and "hunter2" not in text
+    assert "SLURM_SCRIPT_CONTEXT" not in text
 
 
 def test_retention_command(cluster, jobs):
