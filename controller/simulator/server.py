@@ -69,6 +69,8 @@ class _TLSServer(ThreadingHTTPServer):
     def __init__(self, addr, sim: "ArmSimulator", ctx: ssl.SSLContext) -> None:
         self.sim = sim
         self.ssl_context = ctx
+        self._conns: set[ssl.SSLSocket] = set()
+        self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
     def finish_request(self, request: socket.socket, client_address) -> None:
@@ -80,11 +82,25 @@ class _TLSServer(ThreadingHTTPServer):
             tls.settimeout(self.idle_timeout)  # keep-alive connections idle longer than this are closed
         except (ssl.SSLError, OSError):
             return
+        with self._conns_lock:
+            self._conns.add(tls)
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
+            with self._conns_lock:
+                self._conns.discard(tls)
             try:
                 tls.close()
+            except OSError:
+                pass
+
+    def close_connections(self) -> None:
+        """Drop every open keep-alive connection (their threads then end)."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
@@ -125,6 +141,7 @@ class SimServer:
             self._httpd.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
+        self._httpd.close_connections()
         self._httpd.server_close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 

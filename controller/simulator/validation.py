@@ -116,7 +116,7 @@ def validate_dcr(body: Any, lookup: Lookup, workspace_tables: Callable[[str], di
     if not location or not isinstance(location, str):
         raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
     kind = body.get("kind")
-    if kind is not None and kind not in DCR_KINDS:
+    if kind is not None and (not isinstance(kind, str) or kind.lower() not in {k.lower() for k in DCR_KINDS}):
         raise invalid_payload(
             f"Data collection rule kind '{kind}' is not supported. Supported kinds: {', '.join(DCR_KINDS)}.",
             [detail("InvalidKind", f"Invalid kind '{kind}'.", "kind")],

@@ -400,3 +400,23 @@ def test_direct_api_put_get_remove_list():
     sim.add_table(ws, "t_CL")
     assert sim.remove(ws) and sim.list("table") == []
     assert sim.calls == {} and sim.reads() == 0 and sim.writes() == 0
+
+
+def test_identity_endpoint_requires_the_identity_header(world):
+    sim = world
+    env = sim.server.env()
+    r = requests.get(env["IDENTITY_ENDPOINT"], params={"api-version": "2019-08-01", "resource": "https://management.azure.com"},
+                     verify=env["REQUESTS_CA_BUNDLE"])
+    assert r.status_code == 401
+    r = requests.get(env["IDENTITY_ENDPOINT"], params={"api-version": "2019-08-01", "resource": "https://management.azure.com"},
+                     headers={"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]}, verify=env["REQUESTS_CA_BUNDLE"])
+    assert r.status_code == 200 and r.json()["token_type"] == "Bearer" and int(r.json()["expires_on"]) > time.time()
+
+
+def test_latency_applies_to_writes(world, rule):
+    sim = world
+    sim.set_latency(read=0.0, write=0.2)
+    start = time.monotonic()
+    sim.mon.data_collection_rule_associations.create(sim.cluster.scheduler_vm_id, "slurmd", assoc(rule.id))
+    assert time.monotonic() - start >= 0.2
+    sim.set_latency()
