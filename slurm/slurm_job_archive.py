@@ -452,7 +452,7 @@ def read_as_user(path, uid, gid, groups, limit, timeout):
     finally:
         os.close(r)
         _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128
     if code != 0:
         raise ArchiveError("%s: %s" % (path, _READ_ERRORS.get(code, "exit %d" % code)))
     return b"".join(chunks)
@@ -570,8 +570,8 @@ def _remove_tree_at(parent_fd, name):
         return
     fd = os.open(name, O_DIR, dir_fd=parent_fd)
     try:
-        for entry in os.scandir(fd):
-            _remove_tree_at(fd, entry.name)
+        for entry in os.listdir(fd):
+            _remove_tree_at(fd, entry)
     finally:
         os.close(fd)
     os.rmdir(name, dir_fd=parent_fd)
@@ -686,29 +686,30 @@ def do_retention(settings, days, dry_run=False, now=None, out=sys.stdout):
     removed = kept = 0
     root_fd = os.open(root, O_DIR)
     try:
-        for user_entry in os.scandir(root_fd):
-            if not user_entry.is_dir(follow_symlinks=False):
-                continue
+        for user in sorted(os.listdir(root_fd)):
             try:
-                ufd = os.open(user_entry.name, O_DIR, dir_fd=root_fd)
+                if not stat.S_ISDIR(os.stat(user, dir_fd=root_fd,
+                                            follow_symlinks=False).st_mode):
+                    continue
+                ufd = os.open(user, O_DIR, dir_fd=root_fd)
             except OSError as e:
-                LOG.warning("retention: skipping %s: %s" % (user_entry.name, e))
+                LOG.warning("retention: skipping %s: %s" % (user, e))
                 continue
             try:
-                for entry in os.scandir(ufd):
-                    ours = ARCHIVE_NAME_RE.fullmatch(entry.name) or (
-                        entry.name.startswith(".job_") and entry.name.endswith(".tmp"))
+                for name in sorted(os.listdir(ufd)):
+                    ours = ARCHIVE_NAME_RE.fullmatch(name) or (
+                        name.startswith(".job_") and name.endswith(".tmp"))
                     if not ours:
                         continue
-                    st = entry.stat(follow_symlinks=False)
+                    st = os.stat(name, dir_fd=ufd, follow_symlinks=False)
                     if stat.S_ISDIR(st.st_mode) or st.st_mtime >= cutoff:
                         kept += 1
                         continue
                     if not dry_run:
-                        os.unlink(entry.name, dir_fd=ufd)
+                        os.unlink(name, dir_fd=ufd)
                     removed += 1
                     print("%s %s" % ("would remove" if dry_run else "removed",
-                                     os.path.join(root, user_entry.name, entry.name)), file=out)
+                                     os.path.join(root, user, name)), file=out)
             finally:
                 os.close(ufd)
     finally:

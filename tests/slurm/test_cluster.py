@@ -171,8 +171,10 @@ def cluster():
     for name in ("slurm_job_archive.py", "task_prolog.sh"):
         shutil.copy(SLURM_DIR / name, bindir / name)
         (bindir / name).chmod(0o755)
-    hook = "#!/bin/sh\nexec /usr/bin/python3 %s --config %s\n" % (
-        bindir / "slurm_job_archive.py", tmp / "archive.conf")
+    # SJA_HOOK_PYTHON: run the hooks under another interpreter (e.g. an old python3)
+    hook = "#!/bin/sh\nexec %s %s --config %s\n" % (
+        os.environ.get("SJA_HOOK_PYTHON", "/usr/bin/python3"), bindir / "slurm_job_archive.py",
+        tmp / "archive.conf")
     _write(tmp / "prolog", hook)
     _write(tmp / "epilog", hook)
     _write(tmp / "task_prolog", "#!/bin/sh\nexec %s %s\n" % (

@@ -1,6 +1,7 @@
 """Fast tests of the pure parts of slurm/slurm_job_archive.py (no Slurm, no root)."""
 
 import os
+import pathlib
 import sys
 
 import pytest
@@ -157,3 +158,12 @@ def test_retention_removes_only_old_archive_files(sja, tmp_path):
     assert sja.do_retention(settings, 30, out=open(os.devnull, "w")) == 1
     assert not old.exists() and new.exists() and other.exists()
     assert (outside / "job_3.out").exists()
+
+
+def test_shipped_default_file_matches_program_defaults(sja):
+    slurm_dir = pathlib.Path(sja.__file__).parent
+    shipped = sja.parse_config_text((slurm_dir / "slurm-job-archive.default").read_text())
+    assert shipped == sja.DEFAULTS
+    task_prolog = (slurm_dir / "task_prolog.sh").read_text()
+    assert "_sja_spool=%s\n" % sja.DEFAULTS["SLURM_JOB_ARCHIVE_SPOOL"] in task_prolog
+    assert "_sja_conf=${1:-%s}" % sja.DEFAULT_CONFIG in task_prolog
