@@ -1,0 +1,105 @@
+"""The CLI end to end against the simulator, through the real Azure SDK clients."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from controller.cli import main
+from controller.components import default_config_path
+from tests.support import RG, SUB
+
+RULES = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Insights/dataCollectionRules"
+WS = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/workspaces/logs"
+SCHEDULER_DCRS, NODE_DCRS = 8, 5
+
+
+def plan_json(capsys) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["plan", "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def expected_associations(sim) -> int:
+    flexible_vms = len([v for v in sim.list("virtualMachines") if "htc" in v["id"].lower()])
+    return SCHEDULER_DCRS + NODE_DCRS * (1 + flexible_vms)
+
+
+def test_converge_then_repair_drift(sim, azure, capsys):
+    # An empty subscription converges in one pass.
+    assert main(["run", "--once"]) == 0
+    assert sim.calls["Tables_CreateOrUpdate"] == 10
+    assert sim.calls["DataCollectionRules_Create"] == 10
+    assert sim.calls["DataCollectionRuleAssociations_Create"] == expected_associations(sim)
+    assert sim.calls.get("DataCollectionRuleAssociations_Get", 0) == 0
+
+    # In sync: plan exits 0 and writes nothing.
+    sim.reset_calls()
+    code, plan = plan_json(capsys)
+    assert code == 0 and plan["summary"] == {"create": 0, "update": 0, "delete": 0}
+    assert plan["in_sync"] == {"table": 10, "dcr": 10, "association": expected_associations(sim)}
+    assert sim.writes() == 0
+
+    # Drift: an association deleted, a file pattern changed, a table deleted, an unowned DCR added.
+    scheduler = sim.cluster.scheduler_vm_id
+    sim.remove(f"{scheduler}/providers/Microsoft.Insights/dataCollectionRuleAssociations/slurm-log-controller-slurmctld_raw_dcr")
+    rule = sim.get(f"{RULES}/slurmd_raw_dcr")
+    rule["properties"]["dataSources"]["logFiles"][0]["filePatterns"] = ["/var/log/elsewhere.log"]
+    sim.put(f"{RULES}/slurmd_raw_dcr", rule)
+    sim.remove(f"{WS}/tables/dmesg_raw_CL")
+    foreign = sim.get(f"{RULES}/syslog_raw_dcr")
+    foreign["tags"] = {"owner": "someone-else"}
+    sim.put(f"{RULES}/someone_elses_dcr", foreign)
+
+    code, plan = plan_json(capsys)
+    assert code == 3
+    changes = {(c["action"], c["kind"], c["name"]) for c in plan["changes"]}
+    assert changes == {
+        ("create", "association", "slurm-log-controller-slurmctld_raw_dcr"),
+        ("update", "dcr", "slurmd_raw_dcr"),
+        ("create", "table", "dmesg_raw_CL"),
+    }
+    (update,) = [c for c in plan["changes"] if c["action"] == "update"]
+    assert update["fields"] == [
+        {"path": "filePatterns", "old": ["/var/log/elsewhere.log"], "new": ["/var/log/slurmd/slurmd.log", "/var/log/slurm/slurmd.log"]}
+    ]
+
+    # The human-readable plan shows the same, terraform style.
+    assert main(["plan"]) == 3
+    text = capsys.readouterr().out
+    assert "Plan: 2 to create, 1 to update, 0 to delete." in text
+    assert "~ dcr slurmd_raw_dcr" in text and "filePatterns" in text
+
+    assert main(["run", "--once"]) == 0
+    code, plan = plan_json(capsys)
+    assert code == 0, plan
+    assert sim.get(f"{RULES}/someone_elses_dcr")["tags"] == {"owner": "someone-else"}
+
+
+def test_sync_removes_what_we_own_and_nothing_else(sim, azure, monkeypatch, capsys):
+    assert main(["run", "--once"]) == 0
+    foreign = sim.get(f"{RULES}/syslog_raw_dcr")
+    foreign["tags"] = {"owner": "someone-else"}
+    sim.put(f"{RULES}/someone_elses_dcr", foreign)
+    config = config_without("dmesg")
+    monkeypatch.setenv("POLICY", "sync")
+    capsys.readouterr()
+    code = main(["plan", "--json", "--config", str(config)])
+    plan = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert {(c["action"], c["kind"]) for c in plan["changes"]} == {("delete", "dcr"), ("delete", "association")}
+    assert main(["run", "--once", "--config", str(config)]) == 0
+    assert sim.get(f"{RULES}/dmesg_raw_dcr") is None
+    assert sim.get(f"{WS}/tables/dmesg_raw_CL") is not None  # tables only with ALLOW_TABLE_DELETE
+    assert sim.get(f"{RULES}/someone_elses_dcr") is not None
+
+
+def config_without(pattern: str) -> Path:
+    """The shipped config less one component, written to the (temporary) working directory."""
+    data = yaml.safe_load(default_config_path().read_text())
+    data["components"] = [c for c in data["components"] if pattern not in c["files"][0]]
+    path = Path.cwd() / "smaller.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
