@@ -1,10 +1,23 @@
 """Fast tests of the pure parts of slurm/slurm_job_archive.py (no Slurm, no root)."""
 
+import importlib.util
 import os
 import pathlib
 import sys
 
 import pytest
+
+SLURM_DIR = pathlib.Path(__file__).resolve().parents[2] / "slurm"
+
+
+@pytest.fixture(scope="module")
+def sja():
+    """slurm/slurm_job_archive.py is a script, not a package: load it from its path."""
+    spec = importlib.util.spec_from_file_location(
+        "slurm_job_archive", SLURM_DIR / "slurm_job_archive.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_validates_user_names(sja):
