@@ -7,6 +7,7 @@ included; only the endpoint they talk to is the simulator on 127.0.0.1.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from .components import Component
 from .reconcile import Reconciler
@@ -15,6 +16,22 @@ from .settings import load_settings
 from .simulator import ArmSimulator
 
 ZERO = "00000000-0000-0000-0000-000000000000"
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    """What a real deployment has in its environment (endpoint, CA, managed identity), for the
+    demo's duration only."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _step(title: str) -> None:
@@ -30,8 +47,7 @@ def run_demo(components: tuple[Component, ...], nodes: int = 4) -> int:
         location="eastus",
         nodearrays={"hpc": ("Uniform", nodes), "htc": ("Flexible", nodes)},
     )
-    with sim.serve() as server:
-        os.environ.update(server.env())
+    with sim.serve() as server, _environment(server.env()):
         settings = load_settings(
             subscription_id=ZERO,
             resource_group="slurm-rg",

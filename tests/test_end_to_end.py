@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -103,3 +104,13 @@ def config_without(pattern: str) -> Path:
     path = Path.cwd() / "smaller.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def test_demo_runs_a_full_reconcile_without_azure(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--nodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Plan: 43 to create" in out  # 10 tables + 10 DCRs + 8 + 5 x 3 associations
+    assert "2. Second pass" in out and out.count("No changes") == 2
+    assert "filePatterns" in out
+    assert "IDENTITY_ENDPOINT" not in os.environ  # the demo's simulated Azure doesn't outlive it

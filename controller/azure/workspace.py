@@ -18,12 +18,12 @@ class Workspace:
 
 
 def get_workspace(client: LogAnalyticsManagementClient, resource_group: str, name: str) -> Workspace:
-    try:
-        with reading(f"workspace {name}"):
+    with reading(f"workspace {name}"):
+        try:
             found = client.workspaces.get(resource_group, name)
-    except ResourceNotFoundError:
-        raise UserError(
-            f"workspace {name} not found in resource group {resource_group}: create it, or fix "
-            "WORKSPACE_NAME / WORKSPACE_RESOURCE_GROUP"
-        ) from None
+        except ResourceNotFoundError:
+            raise UserError(
+                f"workspace {name} not found in resource group {resource_group}: create it, or fix "
+                "WORKSPACE_NAME / WORKSPACE_RESOURCE_GROUP"
+            ) from None
     return Workspace(id=found.id, location=found.location)

@@ -1,0 +1,130 @@
+"""What users cause, what Azure does under load, and races: each ends in a clear outcome."""
+
+from __future__ import annotations
+
+import json
+
+from controller.cli import main
+from controller.simulator import SimResponse
+
+SCHEDULER_DCRS, NODE_DCRS = 8, 5
+
+
+def test_missing_workspace_is_one_line_naming_it(sim, azure, monkeypatch, capsys):
+    monkeypatch.setenv("WORKSPACE_NAME", "nope")
+    assert main(["plan"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "workspace nope not found" in err and "WORKSPACE_NAME" in err
+    assert "Traceback" not in err
+
+
+def test_missing_setting(azure, monkeypatch, capsys):
+    monkeypatch.delenv("CLUSTER_NAME")
+    assert main(["run", "--once"]) == 2
+    assert "CLUSTER_NAME is not set" in capsys.readouterr().err
+
+
+def test_bad_setting_value(azure, monkeypatch, capsys):
+    monkeypatch.setenv("POLICY", "yolo")
+    assert main(["validate"]) == 2
+    err = capsys.readouterr().err
+    assert "POLICY" in err and "upsert-only" in err
+
+
+def test_missing_permission_names_the_role(sim, azure, capsys):
+    sim.inject("DataCollectionRules_ListByResourceGroup", status=403, code="AuthorizationFailed",
+               message="The client does not have authorization to perform action")
+    assert main(["plan"]) == 2
+    err = capsys.readouterr().err
+    assert "data collection rules of resource group slurm-rg" in err
+    assert "403 AuthorizationFailed" in err and "Monitoring Contributor" in err
+
+
+def test_missing_credential(sim, azure, monkeypatch, capsys):
+    monkeypatch.setenv("IDENTITY_HEADER", "wrong")  # the identity endpoint refuses us
+    assert main(["plan"]) == 2
+    err = capsys.readouterr().err
+    assert "no Azure credential" in err and "az login" in err and "Traceback" not in err
+
+
+def test_wrong_vm_id(sim, azure, monkeypatch, capsys):
+    monkeypatch.setenv("VM_ID", sim.cluster.scheduler_vm_id + "x")
+    assert main(["plan"]) == 2
+    assert "VM_ID" in capsys.readouterr().err
+
+
+def test_a_failed_change_stops_only_what_depends_on_it(sim, azure, capsys):
+    def refuse_dmesg(request):
+        if request.path.lower().endswith("/dmesg_raw_dcr"):
+            return SimResponse(400, {"error": {"code": "InvalidPayload", "message": "refused for the test"}})
+        return None
+
+    sim.hook("DataCollectionRules_Create", refuse_dmesg)
+    assert main(["run", "--once"]) == 1
+    out = capsys.readouterr().out
+    assert "failed 1" in out and "failed: + dcr dmesg_raw_dcr: 400 InvalidPayload: refused for the test" in out
+    # its associations were not attempted; everything else was applied
+    assert out.count("skipped: + association slurm-log-controller-dmesg_raw_dcr") == 1 + 2
+    assert sim.calls["DataCollectionRules_Create"] == 10
+    sim.clear_hooks()
+    assert main(["run", "--once"]) == 0
+    assert main(["plan"]) == 0
+
+
+def test_throttling_is_retried_after_retry_after(sim, azure):
+    sim.inject("DataCollectionRuleAssociations_Create", status=429, times=3, retry_after=1)
+    sim.inject("DataCollectionRules_Create", status=503, times=1, retry_after=0)
+    assert main(["run", "--once"]) == 0
+    assert sim.responses[("DataCollectionRuleAssociations_Create", 429)] == 3
+    assert main(["plan"]) == 0
+
+
+def test_a_vm_deleted_between_list_and_put_is_not_a_failure(sim, azure, capsys):
+    flexible = sim.vmss_members(sim.cluster.vmss_ids["htc"])
+    doomed = flexible[0]
+
+    def scale_in_first(request):
+        sim.delete_vm(doomed)  # CycleCloud scales in while we work
+
+    sim.hook("DataCollectionRuleAssociations_Create", scale_in_first)
+    assert main(["run", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert f"failed 0" in out and "its machine is gone" in out
+    sim.clear_hooks()
+    assert main(["plan"]) == 0
+
+
+def test_tables_are_ready_before_their_dcr(sim, azure):
+    sim.lro_polls = 3  # table creation takes a while: a DCR created early would be refused
+    assert main(["run", "--once"]) == 0
+    assert sim.calls["OperationStatuses_Get"] >= 10 * 3
+    assert all(t["properties"]["provisioningState"] == "Succeeded" for t in sim.list("table"))
+
+
+def test_rendered_bodies_are_accepted_by_azure(sim, azure, tmp_path, monkeypatch, capsys):
+    """`render` output, PUT as is, passes the same validation as the controller's own writes."""
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.loganalytics import LogAnalyticsManagementClient
+    from azure.mgmt.monitor import MonitorManagementClient
+    from azure.mgmt.monitor.models import DataCollectionRuleResource
+
+    monkeypatch.setenv("REGION", "eastus")
+    assert main(["render", "--out", str(tmp_path / "out")]) == 0
+    dcrs = sorted((tmp_path / "out" / "data-collection-rules").glob("*/*_raw_dcr.json"))
+    tables = sorted((tmp_path / "out" / "tables").glob("*_raw_CL.json"))
+    assert {p.parent.name for p in dcrs} == {"slurm", "os", "cyclecloud"} and len(dcrs) == len(tables) == 10
+    kwargs = {"base_url": azure.endpoint}
+    credential = DefaultAzureCredential()
+    logs = LogAnalyticsManagementClient(credential, sim.subscription_id, **kwargs)
+    monitor = MonitorManagementClient(credential, sim.subscription_id, **kwargs)
+    for path in tables:
+        logs.tables.begin_create_or_update("slurm-rg", "logs", path.stem, json.loads(path.read_text())).result()
+    for path in dcrs:
+        body = DataCollectionRuleResource.deserialize(json.loads(path.read_text()))
+        monitor.data_collection_rules.create("slurm-rg", path.stem, body)
+    assert len(sim.list("dcr")) == 10
+    # what render wrote is exactly what the controller wants: a plan finds only associations to make
+    capsys.readouterr()
+    assert main(["plan", "--json"]) == 3
+    kinds = {c["kind"] for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert kinds == {"association"}
