@@ -748,10 +748,16 @@ def main(argv=None, env=None):
     if mode == "retention":
         settings = load_settings(config)
         LOG.set_file(settings.get("SLURM_JOB_ARCHIVE_LOG_FILE"))
-        days = float(settings["SLURM_JOB_ARCHIVE_RETENTION_DAYS"])
         dry_run = "--dry-run" in argv
-        if "--days" in argv:
-            days = float(argv[argv.index("--days") + 1])
+        try:
+            days = float(settings["SLURM_JOB_ARCHIVE_RETENTION_DAYS"])
+            if "--days" in argv:
+                days = float(argv[argv.index("--days") + 1])
+            if days < 0:
+                raise ValueError("negative")
+        except (ValueError, IndexError):
+            print("retention: --days needs a number of days >= 0\n" + USAGE, file=sys.stderr)
+            return 2
         try:
             do_retention(settings, days, dry_run)
         except Exception as e:
@@ -777,7 +783,7 @@ def main(argv=None, env=None):
 
         signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(budget)
-        os.umask(0o077)
+        os.umask(0o022)  # files get explicit modes; this keeps created parent dirs traversable
         if mode == "prolog":
             do_prolog(settings, env)
         else:

@@ -180,3 +180,35 @@ def test_shipped_default_file_matches_program_defaults(sja):
     task_prolog = (slurm_dir / "task_prolog.sh").read_text()
     assert "_sja_spool=%s\n" % sja.DEFAULTS["SLURM_JOB_ARCHIVE_SPOOL"] in task_prolog
     assert "_sja_conf=${1:-%s}" % sja.DEFAULT_CONFIG in task_prolog
+
+
+def test_retention_rejects_bad_days(sja, tmp_path, capsys):
+    conf = tmp_path / "conf"
+    conf.write_text("SLURM_JOB_ARCHIVE_ROOT=%s\n" % tmp_path)
+    assert sja.main(["--config", str(conf), "retention", "--days", "soon"]) == 2
+    assert sja.main(["--config", str(conf), "retention", "--days"]) == 2
+    assert sja.main(["--config", str(conf), "retention", "--days", "0", "--dry-run"]) == 0
+
+
+def test_epilog_on_other_nodes_only_cleans_staging(sja, tmp_path):
+    """A multi-node job: nodes other than the first (the batch host) drop their staged env and
+    never call scontrol or touch the archive."""
+    import pwd
+
+    me = pwd.getpwuid(os.getuid())
+    spool = tmp_path / "spool"
+    (spool / "77").mkdir(parents=True)
+    (spool / "77" / "env").write_bytes(b"A=1\0")
+    log = tmp_path / "log"
+    conf = tmp_path / "conf"
+    conf.write_text("SLURM_JOB_ARCHIVE_ROOT=%s\nSLURM_JOB_ARCHIVE_SPOOL=%s\n"
+                    "SLURM_JOB_ARCHIVE_SCONTROL=/bin/false\nSLURM_JOB_ARCHIVE_LOG_FILE=%s\n"
+                    % (tmp_path / "archive", spool, log))
+    env = {"SLURM_SCRIPT_CONTEXT": "epilog_slurmd", "SLURM_JOB_ID": "77",
+           "SLURM_JOB_USER": me.pw_name, "SLURM_JOB_UID": str(me.pw_uid),
+           "SLURM_JOB_GID": str(me.pw_gid), "SLURMD_NODENAME": "cn2",
+           "SLURM_JOB_NODELIST": "cn[1-2]"}
+    assert sja.main(["--config", str(conf)], env=env) == 0
+    assert not (spool / "77").exists()
+    assert not (tmp_path / "archive").exists()
+    assert not log.exists() or "scontrol" not in log.read_text()
