@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -68,10 +68,10 @@ class Settings(BaseSettings):
     )
     policy: Policy = Field(Policy.UPSERT_ONLY, description="upsert-only never deletes; sync deletes what we own and no longer want")
     allow_table_delete: bool = Field(False, description="With POLICY=sync: also delete owned tables (destroys their data)")
-    table_plan: str = Field("Analytics", description="Log Analytics table plan: Analytics or Basic")
-    table_retention_days: int | None = Field(30, description="Interactive retention of each table, 4..730 days")
+    table_plan: Literal["Analytics", "Basic"] = Field("Analytics", description="Log Analytics table plan")
+    table_retention_days: int | None = Field(30, ge=4, le=730, description="Interactive retention of each table, 4..730 days")
     table_total_retention_days: int | None = Field(
-        None, description="Total retention (with long-term retention), 4..4383 days; default: same as TABLE_RETENTION_DAYS"
+        None, ge=4, le=4383, description="Total retention (with long-term retention), 4..4383 days; default: same as TABLE_RETENTION_DAYS"
     )
     azure_cloud: Cloud = Field(Cloud.PUBLIC, description="AzurePublicCloud, AzureChinaCloud or AzureUSGovernment")
     arm_endpoint: str | None = Field(None, description="Resource Manager URL; default: the AZURE_CLOUD's")
@@ -85,27 +85,6 @@ class Settings(BaseSettings):
         for item in value if isinstance(value, list) else [value]:
             if item is not None and not item.lower().startswith(ARM_ID_PREFIX):
                 raise ValueError(f"'{item}' is not an Azure resource id (/subscriptions/.../providers/...)")
-        return value
-
-    @field_validator("table_retention_days")
-    @classmethod
-    def _retention(cls, value):
-        if value is not None and not 4 <= value <= 730:
-            raise ValueError("must be between 4 and 730 days")
-        return value
-
-    @field_validator("table_total_retention_days")
-    @classmethod
-    def _total_retention(cls, value):
-        if value is not None and not 4 <= value <= 4383:
-            raise ValueError("must be between 4 and 4383 days")
-        return value
-
-    @field_validator("table_plan")
-    @classmethod
-    def _plan(cls, value):
-        if value not in ("Analytics", "Basic"):
-            raise ValueError("must be Analytics or Basic")
         return value
 
     @property
