@@ -9,14 +9,19 @@ State is kept in memory, keyed by the lowercased ARM id (ARM ids are case-insens
 indexed by collection (the id without its last segment), so lists and cascading deletes never
 scan every resource.
 
-CycleCloud tags used by :meth:`ArmSimulator.add_cyclecloud_cluster`:
+CycleCloud's tags (learn.microsoft.com/azure/cyclecloud/how-to/tag-nodes, v8.2 onwards), as
+:meth:`ArmSimulator.add_cyclecloud_cluster` sets them:
 
-* every VM and VMSS of a cluster: ``ClusterName: <cluster>``
-* node scale sets and their VMs/instances: ``CycleCloudNodeArray: <nodearray>``
-* the scheduler VM: ``CycleCloudNodeName: scheduler``
+* every VM and VMSS of a cluster: ``ClusterName: <cluster>``, ``CycleCloudCluster:
+  /sites/<site>/clusters/<cluster>``, ``CycleOwner``, ``LaunchTime``
+* node scale sets and their VMs/instances: ``CycleCloudNodeArray:
+  /sites/<site>/clusters/<cluster>/nodearrays/<nodearray>``
+* head nodes (the scheduler VM): ``Name: scheduler``
 """
 
 from __future__ import annotations
+
+CYCLECLOUD_SITE = "0a1b2c3d"  # a made-up CycleCloud site id
 
 import copy
 import datetime as _dt
@@ -670,16 +675,23 @@ class ArmSimulator:
         """
         nodearrays = {"hpc": ("Uniform", 2)} if nodearrays is None else nodearrays
         self.add_resource_group(resource_group, location)
+        site = f"/sites/{CYCLECLOUD_SITE}/clusters/{cluster_name}"
+        common = {
+            "ClusterName": cluster_name,
+            "CycleCloudCluster": site,
+            "CycleOwner": f"{cluster_name}(admin@cyclecloud:{CYCLECLOUD_SITE})",
+            "LaunchTime": "2026-01-01T00:00:00Z",
+        }
         sched = self.add_vm(
             resource_group, scheduler_name or f"{cluster_name}-scheduler", location,
-            tags={"ClusterName": cluster_name, "CycleCloudNodeName": "scheduler"}, vm_size="Standard_D4s_v5",
+            tags={**common, "Name": "scheduler"}, vm_size="Standard_D4s_v5",
         )
         vmss_ids: dict[str, str] = {}
         modes: dict[str, str] = {}
         for na, (mode, count) in nodearrays.items():
             vmss_ids[na] = self.add_vmss(
                 resource_group, f"{cluster_name}-{na}", mode, count, location,
-                tags={"ClusterName": cluster_name, "CycleCloudNodeArray": na}, provisioning_state=node_state,
+                tags={**common, "CycleCloudNodeArray": f"{site}/nodearrays/{na}"}, provisioning_state=node_state,
             )
             modes[na] = mode
         return CycleCloudCluster(cluster_name, resource_group, location, sched, vmss_ids, modes)

@@ -289,9 +289,11 @@ def test_compute_lists_tags_and_scaling(world):
     vms = list(sim.cmp.virtual_machines.list(RG))
     assert len(vms) == 4  # scheduler + 3 Flexible members; Uniform instances are not VMs
     sched = next(v for v in vms if v.name == "slurm1-scheduler")
-    assert sched.tags == {"ClusterName": "slurm1", "CycleCloudNodeName": "scheduler"}
+    assert sched.tags["ClusterName"] == "slurm1" and sched.tags["Name"] == "scheduler"
+    assert "CycleCloudNodeArray" not in sched.tags
     flex = [v for v in vms if v.virtual_machine_scale_set is not None]
-    assert {v.tags["CycleCloudNodeArray"] for v in flex} == {"htc"}
+    assert {v.tags["CycleCloudNodeArray"].rsplit("/", 1)[-1] for v in flex} == {"htc"}
+    assert all(v.tags["CycleCloudNodeArray"].startswith("/sites/") for v in flex)
     sets = {s.name: s for s in sim.cmp.virtual_machine_scale_sets.list(RG)}
     assert sets["slurm1-hpc"].orchestration_mode == "Uniform" and sets["slurm1-hpc"].sku.capacity == 4
     assert sets["slurm1-htc"].orchestration_mode == "Flexible"
