@@ -11,6 +11,7 @@ from .azure.compute import ComputeAdapter
 from .azure.rules import RuleAdapter
 from .azure.tables import TableAdapter
 from .azure.workspace import Workspace, get_workspace
+from .cluster import find_cluster
 from .plan import ObservedState
 from .resources import Cluster, key
 from .settings import Settings
@@ -38,8 +39,9 @@ def observe_workspace(clients: AzureClients, settings: Settings) -> Workspace:
 
 
 def observe_cluster(adapters: Adapters, settings: Settings) -> Cluster:
-    return adapters.compute.discover(
-        settings.discovery_resource_groups, settings.cluster_name, settings.vm_id, settings.compute_vmss_ids
+    inventory = adapters.compute.inventory(settings.discovery_resource_groups)
+    return find_cluster(
+        inventory, settings.cluster_name, settings.scheduler_node_name, settings.vm_id, settings.compute_vmss_ids
     )
 
 

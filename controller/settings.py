@@ -55,7 +55,10 @@ class Settings(BaseSettings):
     cluster_name: str | None = Field(
         None, description="CycleCloud cluster name: the ClusterName tag of its VMs, and our ownership tag"
     )
-    vm_id: str | None = Field(None, description="Resource id of the scheduler VM")
+    vm_id: str | None = Field(None, description="Resource id of the scheduler VM (default: found by tag)")
+    scheduler_node_name: str = Field(
+        "scheduler", description="Without VM_ID: the scheduler is the cluster's VM tagged Name=<this>"
+    )
     vmss_id: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Resource id(s) of compute VMSS, comma-separated"
     )

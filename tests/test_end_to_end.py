@@ -114,3 +114,11 @@ def test_demo_runs_a_full_reconcile_without_azure(capsys, monkeypatch, tmp_path)
     assert "2. Second pass" in out and out.count("No changes") == 2
     assert "filePatterns" in out
     assert "IDENTITY_ENDPOINT" not in os.environ  # the demo's simulated Azure doesn't outlive it
+
+
+def test_scheduler_found_by_tag_without_vm_id(sim, azure, monkeypatch, capsys):
+    monkeypatch.delenv("VM_ID")
+    assert main(["run", "--once"]) == 0
+    scheduler = sim.cluster.scheduler_vm_id
+    on_scheduler = [a for a in sim.list("association") if a["id"].lower().startswith(scheduler.lower() + "/")]
+    assert len(on_scheduler) == SCHEDULER_DCRS
