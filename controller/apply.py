@@ -6,6 +6,7 @@ One failed change does not stop the others, only those that depend on it. Retrie
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -79,12 +80,15 @@ def _race(change: Change, exc: HttpResponseError) -> str | None:
     return None
 
 
-def apply_plan(plan: Plan, adapters, concurrency: int = 8) -> ApplyResult:
+def apply_plan(plan: Plan, adapters, concurrency: int = 8, stop: threading.Event | None = None) -> ApplyResult:
+    """`stop` set (SIGTERM): changes in flight finish, the rest are skipped."""
     by_kind = {"table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations}
     broken: set[str] = set()  # ids whose change failed: what depends on them is skipped
     results: list[ChangeResult] = []
 
     def run(change: Change) -> ChangeResult:
+        if stop is not None and stop.is_set():
+            return ChangeResult(change, SKIPPED, "shutting down")
         needed = _depends_on(change)
         if needed in broken:
             return ChangeResult(change, SKIPPED, "what it depends on failed")

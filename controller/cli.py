@@ -11,11 +11,13 @@ from . import __version__
 from .azure.clients import AzureClients, default_credential
 from .components import default_config_path, load_components
 from .errors import UserError
+from .loop import Loop, LoopTiming
 from .reconcile import REQUIRED, Reconciler, target_for
 from .render import render
 from .settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+log = logging.getLogger("slurm-log-controller")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,10 +64,25 @@ def cmd_plan(args, settings) -> int:
 
 
 def cmd_run(args, settings) -> int:
-    done = _reconciler(args, settings).run_once()
-    print(done.plan.render())
-    print(done.result.render())
-    return EXIT_OK if done.result.ok else EXIT_FAILED
+    reconciler = _reconciler(args, settings)
+    if args.once:
+        done = reconciler.run_once()
+        print(done.plan.render())
+        print(done.result.render())
+        return EXIT_OK if done.result.ok else EXIT_FAILED
+
+    def one_pass(stop) -> bool:
+        done = reconciler.run_once(stop)
+        log.info(done.plan.render().splitlines()[0])
+        if done.plan.changes:
+            for line in done.result.render().splitlines():
+                log.info(line)
+        return done.result.ok
+
+    loop = Loop(one_pass, LoopTiming(settings.reconcile_interval, settings.reconcile_jitter))
+    loop.install_signal_handlers()
+    log.info("reconciling every %.0f s (+/- %.0f%%)", settings.reconcile_interval, settings.reconcile_jitter * 100)
+    return loop.run()
 
 
 def cmd_demo(args, settings) -> int:
@@ -91,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift")
     p.add_argument("--json", action="store_true", help="machine-readable plan")
-    p = command("run", cmd_run, "observe, plan, apply, report")
-    p.add_argument("--once", action="store_true", required=True, help="one pass, then exit: 0 converged, 1 a change failed")
+    p = command("run", cmd_run, "reconcile every RECONCILE_INTERVAL seconds until SIGTERM (or once)")
+    p.add_argument("--once", action="store_true", help="one pass, then exit: 0 converged, 1 a change failed")
     p = command("demo", cmd_demo, "a full reconcile against the built-in Azure simulator: no Azure account needed")
     p.add_argument("--nodes", type=int, default=4, help="nodes per nodearray in the simulated cluster")
     return parser
@@ -101,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if not args.verbose:
-            logging.getLogger("azure").setLevel(logging.WARNING)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # The daemon's passes are worth a line each; the SDK's HTTP chatter only when asked for.
+        logging.getLogger("azure").setLevel(logging.INFO if args.verbose else logging.WARNING)
         return args.func(args, load_settings())
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from .apply import ApplyResult, apply_plan
 from .azure.clients import AzureClients
+from .azure.workspace import Workspace
 from .components import Component
 from .desired import DesiredState, Target, desired_state
 from .observe import Adapters, observe_cluster, observe_resources, observe_workspace
@@ -49,9 +51,13 @@ class Reconciler:
         self.components = components
         self.clients = clients
         self.adapters = Adapters.connect(clients, settings)
+        self.workspace: Workspace | None = None
 
     def plan(self) -> Pass:
-        workspace = observe_workspace(self.clients, self.settings)
+        # The workspace's region doesn't change: read it once, keep passes to list calls.
+        if self.workspace is None:
+            self.workspace = observe_workspace(self.clients, self.settings)
+        workspace = self.workspace
         cluster = observe_cluster(self.adapters, self.settings)
         desired = desired_state(self.components, target_for(self.settings, workspace.location), cluster)
         observed = observe_resources(
@@ -62,7 +68,7 @@ class Reconciler:
         )
         return Pass(cluster, desired, observed, plan_changes(desired, observed, policy_for(self.settings)))
 
-    def run_once(self) -> Pass:
+    def run_once(self, stop: threading.Event | None = None) -> Pass:
         planned = self.plan()
-        result = apply_plan(planned.plan, self.adapters, self.settings.apply_concurrency)
+        result = apply_plan(planned.plan, self.adapters, self.settings.apply_concurrency, stop)
         return Pass(planned.cluster, planned.desired, planned.observed, planned.plan, result)

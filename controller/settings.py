@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     azure_cloud: Cloud = Field(Cloud.PUBLIC, description="AzurePublicCloud, AzureChinaCloud or AzureUSGovernment")
     arm_endpoint: str | None = Field(None, description="Resource Manager URL; default: the AZURE_CLOUD's")
     apply_concurrency: int = Field(8, ge=1, le=64, description="Changes applied at once")
+    reconcile_interval: float = Field(30.0, ge=1, description="Seconds between passes of `run`")
+    reconcile_jitter: float = Field(0.1, ge=0, le=0.5, description="Random +/- fraction of the interval")
 
     _split_vmss = field_validator("vmss_id", "cluster_resource_groups", mode="before")(_split_ids)
 

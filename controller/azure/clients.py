@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable
 
 from azure.core.credentials import TokenCredential
 from azure.identity import DefaultAzureCredential
@@ -11,6 +12,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.loganalytics import LogAnalyticsManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
 
+from ..ratelimit import ArmRateLimiter
 from ..settings import Settings
 
 
@@ -23,10 +25,21 @@ def default_credential(settings: Settings) -> TokenCredential:
 class AzureClients:
     settings: Settings
     credential: TokenCredential
+    # Shared by all three clients: ARM's limits are per subscription, not per client.
+    limiter: ArmRateLimiter = field(default_factory=ArmRateLimiter)
+    on_response: Callable | None = None  # sees every response (metrics)
 
     def _kwargs(self) -> dict:
         endpoint = self.settings.resource_manager
-        return {"base_url": endpoint, "credential_scopes": [f"{endpoint}/.default"]}
+        kwargs = {
+            "base_url": endpoint,
+            "credential_scopes": [f"{endpoint}/.default"],
+            # azure-core's custom hook runs after its retry policy: retries take tokens too.
+            "raw_request_hook": self.limiter.before_request,
+        }
+        if self.on_response:
+            kwargs["raw_response_hook"] = self.on_response
+        return kwargs
 
     @cached_property
     def monitor(self) -> MonitorManagementClient:

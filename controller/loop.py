@@ -1,0 +1,58 @@
+"""The daemon: reconcile every interval (with jitter), back off after failures, stop cleanly.
+
+Level-triggered like kopf: each pass reads the whole state again, so a missed event or a failed
+pass costs one interval, never a lost node. SIGTERM/SIGINT let the change in flight finish, skip
+the rest, and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopTiming:
+    interval: float = 60.0
+    jitter: float = 0.1  # fraction of the interval, so many controllers don't pulse together
+    max_backoff: float = 600.0
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        base = self.interval if failures == 0 else min(self.interval * 2 ** failures, max(self.max_backoff, self.interval))
+        return base * (1 + rng.uniform(-self.jitter, self.jitter))
+
+
+class Loop:
+    def __init__(self, reconcile: Callable[[threading.Event], bool], timing: LoopTiming, seed: int | None = None):
+        """`reconcile(stop)` runs one pass and says whether it succeeded; it should look at `stop`
+        between changes."""
+        self.reconcile = reconcile
+        self.timing = timing
+        self.stop = threading.Event()
+        self.failures = 0
+        self._rng = random.Random(seed)
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: self.stop.set())
+
+    def run(self) -> int:
+        while not self.stop.is_set():
+            try:
+                ok = self.reconcile(self.stop)
+            except Exception as exc:  # a failed pass is retried; it never kills the daemon
+                log.error("reconcile pass failed: %s", exc)
+                ok = False
+            self.failures = 0 if ok else self.failures + 1
+            delay = self.timing.delay(self.failures, self._rng)
+            if not ok:
+                log.warning("pass failed (%d in a row): next one in %.0f s", self.failures, delay)
+            self.stop.wait(delay)
+        log.info("stopped")
+        return 0

@@ -1,0 +1,49 @@
+"""Client-side token buckets shaped like Azure Resource Manager's own limits.
+
+ARM throttles per subscription and region with token buckets: writes 200 burst / 10 per second,
+reads 250 burst / 25 per second. Waiting for a token here, before the request leaves, keeps the
+controller from tripping 429 by itself; a 429 that comes anyway is retried by azure-core, which
+honours Retry-After.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TokenBucket:
+    def __init__(self, capacity: float, rate: float, clock=time.monotonic, sleep=time.sleep):
+        self.capacity = capacity
+        self.rate = rate
+        self._tokens = capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take one token, waiting for it if need be; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1  # may go negative: the debt is this caller's wait, and queues later callers
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait:
+            self._sleep(wait)
+        return wait
+
+
+class ArmRateLimiter:
+    """One per subscription, shared by every client: a request hook for azure-core's pipeline."""
+
+    def __init__(self, write_burst=200, write_rate=10.0, read_burst=250, read_rate=25.0):
+        self.writes = TokenBucket(write_burst, write_rate)
+        self.reads = TokenBucket(read_burst, read_rate)
+
+    def before_request(self, request) -> None:
+        method = request.http_request.method.upper()
+        (self.reads if method in READ_METHODS else self.writes).take()
