@@ -1,9 +1,9 @@
-"""Client-side token buckets shaped like Azure Resource Manager's own limits.
+"""Token buckets shaped like Azure Resource Manager's own limits.
 
 ARM throttles per subscription and region with token buckets: writes 200 burst / 10 per second,
 reads 250 burst / 25 per second. Waiting for a token here, before the request leaves, keeps the
 controller from tripping 429 by itself; a 429 that comes anyway is retried by azure-core, which
-honours Retry-After.
+honours Retry-After. The simulator refuses with the same bucket (`try_take`).
 """
 
 from __future__ import annotations
@@ -15,21 +15,36 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class TokenBucket:
-    def __init__(self, capacity: float, rate: float, clock=time.monotonic, sleep=time.sleep):
-        self.capacity = capacity
-        self.rate = rate
-        self._tokens = capacity
+    """`burst` tokens, refilled at `rate` tokens per second."""
+
+    def __init__(self, burst: float, rate: float, clock=time.monotonic, sleep=time.sleep):
+        self.burst = float(burst)
+        self.rate = float(rate)
+        self._tokens = float(burst)
         self._clock = clock
         self._sleep = sleep
         self._stamp = clock()
         self._lock = threading.Lock()
 
-    def take(self) -> float:
-        """Take one token, waiting for it if need be; returns the seconds waited."""
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def try_take(self) -> tuple[bool, float, int]:
+        """Take a token if there is one: `(allowed, seconds until one, tokens left)` (ARM's side)."""
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
+            self._refill()
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True, 0.0, int(self._tokens)
+            wait = (1.0 - self._tokens) / self.rate if self.rate > 0 else float("inf")
+            return False, wait, 0
+
+    def take(self) -> float:
+        """Take a token, waiting for it if need be; returns the seconds waited (the client's side)."""
+        with self._lock:
+            self._refill()
             self._tokens -= 1  # may go negative: the debt is this caller's wait, and queues later callers
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait:

@@ -40,7 +40,8 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .errors import ArmError, invalid_payload, not_found
-from .throttle import DEFAULT_FAULT_CODES, Fault, TokenBucket
+from ..ratelimit import TokenBucket
+from .throttle import DEFAULT_FAULT_CODES, Fault
 from .validation import ASSOCIATION_NAME_RE, DCR_NAME_RE, RESOURCE_GROUP_RE, validate_dcr, validate_table, validate_tags
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -821,7 +822,7 @@ class ArmSimulator:
         if buckets is None:
             return {}
         kind = "write" if is_write else "read"
-        ok, wait, remaining = buckets[kind].take()
+        ok, wait, remaining = buckets[kind].try_take()
         header = f"x-ms-ratelimit-remaining-subscription-{kind}s"
         if ok:
             return {header: str(remaining)}

@@ -1,34 +1,8 @@
-"""Token buckets (ARM's per-subscription request limits) and fault injection rules."""
+"""Fault injection rules (ARM's token buckets are controller.ratelimit.TokenBucket)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
-
-
-class TokenBucket:
-    """A token bucket: ``burst`` tokens, refilled at ``rate`` tokens per second."""
-
-    def __init__(self, burst: float, rate: float, clock=time.monotonic) -> None:
-        self.burst = float(burst)
-        self.rate = float(rate)
-        self._clock = clock
-        self._tokens = float(burst)
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> tuple[bool, float, int]:
-        """Take one token. Returns ``(allowed, seconds_until_a_token, remaining_tokens)``."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True, 0.0, int(self._tokens)
-            wait = (1.0 - self._tokens) / self.rate if self.rate > 0 else float("inf")
-            return False, wait, 0
 
 
 @dataclass
