@@ -78,7 +78,11 @@ class Settings(BaseSettings):
     )
     azure_cloud: Cloud = Field(Cloud.PUBLIC, description="AzurePublicCloud, AzureChinaCloud or AzureUSGovernment")
     arm_endpoint: str | None = Field(None, description="Resource Manager URL; default: the AZURE_CLOUD's")
-    apply_concurrency: int = Field(8, ge=1, le=64, description="Changes applied at once")
+    apply_concurrency: int = Field(16, ge=1, le=64, description="Changes applied at once")
+    arm_write_burst: int = Field(200, ge=1, description="Client-side write bucket size (ARM's: 200)")
+    arm_writes_per_second: float = Field(10.0, gt=0, description="Client-side write refill rate (ARM's: 10/s)")
+    arm_read_burst: int = Field(250, ge=1, description="Client-side read bucket size (ARM's: 250)")
+    arm_reads_per_second: float = Field(25.0, gt=0, description="Client-side read refill rate (ARM's: 25/s)")
     reconcile_interval: float = Field(30.0, ge=1, description="Seconds between passes of `run`")
     reconcile_jitter: float = Field(0.1, ge=0, le=0.5, description="Random +/- fraction of the interval")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
 
@@ -26,8 +26,13 @@ class AzureClients:
     settings: Settings
     credential: TokenCredential
     # Shared by all three clients: ARM's limits are per subscription, not per client.
-    limiter: ArmRateLimiter = field(default_factory=ArmRateLimiter)
+    limiter: ArmRateLimiter | None = None
     on_response: Callable | None = None  # sees every response (metrics)
+
+    def __post_init__(self):
+        s = self.settings
+        if self.limiter is None:
+            self.limiter = ArmRateLimiter(s.arm_write_burst, s.arm_writes_per_second, s.arm_read_burst, s.arm_reads_per_second)
 
     def _kwargs(self) -> dict:
         endpoint = self.settings.resource_manager
