@@ -6,11 +6,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
 
+import requests
 from azure.core.credentials import TokenCredential
+from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import DefaultAzureCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.loganalytics import LogAnalyticsManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from ..ratelimit import ArmRateLimiter
 from ..settings import Settings
@@ -19,6 +23,20 @@ from ..settings import Settings
 def default_credential(settings: Settings) -> TokenCredential:
     """Managed identity on the VM, workload identity on AKS, `az login` for a person."""
     return DefaultAzureCredential(authority=settings.authority)
+
+
+def pooled_transport(connections: int) -> RequestsTransport:
+    """azure-core's own session keeps 10 connections per host: past that, every concurrent request
+    opens (and TLS-handshakes) a connection it then throws away. One session, sized for our
+    concurrency, shared by the three clients."""
+    session = requests.Session()
+    adapter = HTTPAdapter(
+        pool_maxsize=connections,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),  # azure-core retries
+    )
+    for scheme in ("https://", "http://"):
+        session.mount(scheme, adapter)
+    return RequestsTransport(session=session, session_owner=False)
 
 
 @dataclass
@@ -33,6 +51,7 @@ class AzureClients:
         s = self.settings
         if self.limiter is None:
             self.limiter = ArmRateLimiter(s.arm_write_burst, s.arm_writes_per_second, s.arm_read_burst, s.arm_reads_per_second)
+        self.transport = pooled_transport(s.apply_concurrency + 4)
 
     def _kwargs(self) -> dict:
         endpoint = self.settings.resource_manager
@@ -41,6 +60,7 @@ class AzureClients:
             "credential_scopes": [f"{endpoint}/.default"],
             # azure-core's custom hook runs after its retry policy: retries take tokens too.
             "raw_request_hook": self.limiter.before_request,
+            "transport": self.transport,
         }
         if self.on_response:
             kwargs["raw_response_hook"] = self.on_response
