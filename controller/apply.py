@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 from azure.core.exceptions import HttpResponseError
 
@@ -80,8 +81,15 @@ def _race(change: Change, exc: HttpResponseError) -> str | None:
     return None
 
 
-def apply_plan(plan: Plan, adapters, concurrency: int = 8, stop: threading.Event | None = None) -> ApplyResult:
-    """`stop` set (SIGTERM): changes in flight finish, the rest are skipped."""
+def apply_plan(
+    plan: Plan,
+    adapters,
+    concurrency: int = 8,
+    stop: threading.Event | None = None,
+    on_result: Callable[[ChangeResult], None] | None = None,
+) -> ApplyResult:
+    """`stop` set (SIGTERM): changes in flight finish, the rest are skipped. `on_result` hears
+    each change as it ends (metrics, liveness)."""
     by_kind = {"table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations}
     broken: set[str] = set()  # ids whose change failed: what depends on them is skipped
     results: list[ChangeResult] = []
@@ -109,6 +117,8 @@ def apply_plan(plan: Plan, adapters, concurrency: int = 8, stop: threading.Event
             batch = [c for c in plan.changes if c.kind == kind and c.action in actions]
             for result in pool.map(run, batch):
                 results.append(result)
+                if on_result:
+                    on_result(result)
                 if result.outcome != APPLIED:
                     broken.add(key(result.change.id))
     return ApplyResult(tuple(results))

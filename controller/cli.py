@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
@@ -12,8 +13,10 @@ from .azure.clients import AzureClients, default_credential
 from .components import default_config_path, load_components
 from .errors import UserError
 from .loop import Loop, LoopTiming
-from .reconcile import REQUIRED, Reconciler, target_for
+from .metrics import HealthServer, Metrics
+from .reconcile import REQUIRED, Pass, Reconciler, target_for
 from .render import render
+from .report import summarize
 from .settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
@@ -25,9 +28,24 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
-def _reconciler(args, settings) -> Reconciler:
+def _reconciler(args, settings, metrics: Metrics | None = None) -> Reconciler:
     components = load_components(args.config)
-    return Reconciler(settings, components, AzureClients(settings, default_credential(settings)))
+    clients = AzureClients(settings, default_credential(settings), on_response=metrics and metrics.record_response)
+    return Reconciler(settings, components, clients)
+
+
+def _measured_pass(reconciler: Reconciler, metrics: Metrics, stop=None) -> Pass:
+    """One pass, with its report in the metrics whatever its end."""
+    metrics.pass_started()
+    started = time.time()
+    try:
+        done = reconciler.run_once(stop, on_result=metrics.record_change)
+    except Exception:
+        metrics.record_pass(None, started, ok=False)
+        raise
+    report = summarize(done.plan, done.cluster, done.result)
+    metrics.record_pass(report, started, ok=done.result.ok)
+    return done
 
 
 def cmd_validate(args, settings) -> int:
@@ -64,25 +82,42 @@ def cmd_plan(args, settings) -> int:
 
 
 def cmd_run(args, settings) -> int:
-    reconciler = _reconciler(args, settings)
+    metrics = Metrics(settings.reconcile_interval)
+    reconciler = _reconciler(args, settings, metrics)
     if args.once:
-        done = reconciler.run_once()
+        try:
+            done = _measured_pass(reconciler, metrics)
+        finally:
+            if args.metrics_file:
+                metrics.write_textfile(args.metrics_file)
         print(done.plan.render())
         print(done.result.render())
+        print(summarize(done.plan, done.cluster, done.result).line())
         return EXIT_OK if done.result.ok else EXIT_FAILED
 
     def one_pass(stop) -> bool:
-        done = reconciler.run_once(stop)
-        log.info(done.plan.render().splitlines()[0])
+        done = _measured_pass(reconciler, metrics, stop)
+        log.info("%s %s", done.plan.render().splitlines()[0], summarize(done.plan, done.cluster, done.result).line())
         if done.plan.changes:
             for line in done.result.render().splitlines():
                 log.info(line)
         return done.result.ok
 
-    loop = Loop(one_pass, LoopTiming(settings.reconcile_interval, settings.reconcile_jitter))
+    timing = LoopTiming(settings.reconcile_interval, settings.reconcile_jitter)
+    loop = Loop(one_pass, timing)
     loop.install_signal_handlers()
+    server = None
+    if settings.metrics_port:
+        # A loop that makes no progress for this long is stuck: /healthz says so, and gets it restarted.
+        stale_after = max(10 * timing.interval, timing.max_backoff + 2 * timing.interval)
+        server = HealthServer(metrics, settings.metrics_address, settings.metrics_port, stale_after).start()
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_address, server.port)
     log.info("reconciling every %.0f s (+/- %.0f%%)", settings.reconcile_interval, settings.reconcile_jitter * 100)
-    return loop.run()
+    try:
+        return loop.run()
+    finally:
+        if server:
+            server.stop()
 
 
 def cmd_demo(args, settings) -> int:
@@ -110,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable plan")
     p = command("run", cmd_run, "reconcile every RECONCILE_INTERVAL seconds until SIGTERM (or once)")
     p.add_argument("--once", action="store_true", help="one pass, then exit: 0 converged, 1 a change failed")
+    p.add_argument("--metrics-file", metavar="PATH", help="with --once: write the metrics there, in node_exporter's textfile format")
     p = command("demo", cmd_demo, "a full reconcile against the built-in Azure simulator: no Azure account needed")
     p.add_argument("--nodes", type=int, default=4, help="nodes per nodearray in the simulated cluster")
     return parser

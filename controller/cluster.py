@@ -33,6 +33,7 @@ class ScaleSetRecord:
     id: str
     orchestration_mode: str
     tags: dict
+    capacity: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def find_cluster(
     return Cluster(
         scheduler_vms=schedulers,
         scale_sets=tuple(
-            ScaleSet(s.id, s.orchestration_mode, nodearray_of(s.tags), tuple(sorted(members.get(key(s.id), []))))
+            ScaleSet(s.id, s.orchestration_mode, nodearray_of(s.tags), tuple(sorted(members.get(key(s.id), []))), s.capacity)
             for s in node_sets
         ),
     )

@@ -73,6 +73,8 @@ class Plan:
     changes: tuple[Change, ...] = ()
     skipped: tuple[Skip, ...] = ()
     in_sync: dict[str, int] = field(default_factory=dict)
+    # Ours, no longer wanted, and kept because the policy doesn't delete (upsert-only, tables).
+    kept: tuple[Resource, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -97,6 +99,7 @@ class Plan:
                 for c in self.changes
             ],
             "skipped": [{"kind": s.kind, "id": s.id, "reason": s.reason} for s in self.skipped],
+            "kept": [{"kind": r.kind, "id": r.id} for r in self.kept],
         }
 
     def to_json(self) -> str:
@@ -109,6 +112,8 @@ class Plan:
             lines.append(f"  {change.describe()}{target}")
             lines.extend(f"        {f.path}: {json.dumps(f.old)} -> {json.dumps(f.new)}" for f in change.fields)
         lines.extend(f"  ! {s.kind} {s.id.rsplit('/', 1)[-1]}: {s.reason}" for s in self.skipped)
+        if self.kept:
+            lines.append(f"  ({len(self.kept)} resources of ours are no longer wanted: POLICY=sync would delete them)")
         counts = self.counts()
         in_sync = ", ".join(f"{self.in_sync.get(k, 0)} {k}" for k in KINDS)
         header = (
@@ -133,8 +138,9 @@ def _owned(resource: Resource, cluster: str) -> bool:
     return resource.owned if isinstance(resource, Association) else resource.owner == cluster
 
 
-def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity) -> tuple[list, list, int]:
-    """Creates, updates and deletes for one kind. `identity` says when two resources are the same one."""
+def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity) -> tuple[list, list, int, list]:
+    """Creates, updates and deletes for one kind, and what we own but keep. `identity` says when two
+    resources are the same one."""
     changes, skipped, in_sync = [], [], 0
     seen = {identity(r): r for r in observed}
     wanted = set()
@@ -152,13 +158,10 @@ def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity
         else:
             paths = ", ".join(f.path for f in fields)
             skipped.append(Skip(want.kind, have.id, f"differs ({paths}) but is not owned by this cluster: left as is"))
+    unwanted = [have for ident, have in seen.items() if ident not in wanted and _owned(have, policy.cluster_name)]
     if may_delete:
-        changes.extend(
-            Change(DELETE, have)
-            for ident, have in seen.items()
-            if ident not in wanted and _owned(have, policy.cluster_name)
-        )
-    return changes, skipped, in_sync
+        return changes + [Change(DELETE, have) for have in unwanted], skipped, in_sync, []
+    return changes, skipped, in_sync, unwanted
 
 
 def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPolicy) -> Plan:
@@ -174,11 +177,13 @@ def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPol
 
     ordered: list[Change] = []
     skipped: list[Skip] = []
-    for changes, skips, _ in (tables, rules, associations):
+    kept: list[Resource] = []
+    for changes, skips, _, keeps in (tables, rules, associations):
         ordered.extend(c for c in changes if c.action != DELETE)
         skipped.extend(skips)
+        kept.extend(keeps)
     # Deletes go last and in reverse: associations before their rule, rules before their table.
-    for changes, _, _ in (associations, rules, tables):
+    for changes, _, _, _ in (associations, rules, tables):
         ordered.extend(c for c in changes if c.action == DELETE)
-    in_sync = {kind: n for kind, (_, _, n) in zip(KINDS, (tables, rules, associations))}
-    return Plan(tuple(ordered), tuple(skipped), in_sync)
+    in_sync = {kind: n for kind, (_, _, n, _) in zip(KINDS, (tables, rules, associations))}
+    return Plan(tuple(ordered), tuple(skipped), in_sync, tuple(kept))

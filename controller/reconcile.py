@@ -68,7 +68,7 @@ class Reconciler:
         )
         return Pass(cluster, desired, observed, plan_changes(desired, observed, policy_for(self.settings)))
 
-    def run_once(self, stop: threading.Event | None = None) -> Pass:
+    def run_once(self, stop: threading.Event | None = None, on_result=None) -> Pass:
         planned = self.plan()
-        result = apply_plan(planned.plan, self.adapters, self.settings.apply_concurrency, stop)
+        result = apply_plan(planned.plan, self.adapters, self.settings.apply_concurrency, stop, on_result)
         return Pass(planned.cluster, planned.desired, planned.observed, planned.plan, result)

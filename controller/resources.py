@@ -252,6 +252,7 @@ class ScaleSet:
     orchestration_mode: str  # Uniform | Flexible
     nodearray: str = ""
     members: tuple[str, ...] = ()  # VM ids of a Flexible scale set's instances
+    capacity: int = 0  # instances of a Uniform scale set: one association covers them all
 
     @property
     def flexible(self) -> bool:
@@ -267,7 +268,14 @@ class Cluster:
 
     def node_targets(self) -> list[str]:
         """Where node DCRs go: a Uniform scale set itself; each VM of a Flexible one (Azure refuses the set)."""
-        targets: list[str] = []
+        return list(self.node_counts())
+
+    def node_counts(self) -> dict[str, int]:
+        """Each node target and how many nodes it stands for."""
+        counts: dict[str, int] = {}
         for scale_set in self.scale_sets:
-            targets.extend(scale_set.members if scale_set.flexible else [scale_set.id])
-        return targets
+            if scale_set.flexible:
+                counts.update(dict.fromkeys(scale_set.members, 1))
+            else:
+                counts[scale_set.id] = scale_set.capacity
+        return counts

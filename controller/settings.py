@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     arm_writes_per_second: float = Field(10.0, gt=0, description="Client-side write refill rate (ARM's: 10/s)")
     arm_read_burst: int = Field(250, ge=1, description="Client-side read bucket size (ARM's: 250)")
     arm_reads_per_second: float = Field(25.0, gt=0, description="Client-side read refill rate (ARM's: 25/s)")
+    metrics_address: str = Field(
+        "127.0.0.1", description="Address of /metrics /healthz /readyz (the container image sets 0.0.0.0)"
+    )
+    metrics_port: int = Field(9480, ge=0, le=65535, description="Port of /metrics /healthz /readyz; 0 turns them off")
     reconcile_interval: float = Field(30.0, ge=1, description="Seconds between passes of `run`")
     reconcile_jitter: float = Field(0.1, ge=0, le=0.5, description="Random +/- fraction of the interval")
 

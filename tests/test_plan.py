@@ -95,7 +95,9 @@ def test_upsert_only_never_deletes_and_sync_deletes_only_what_we_own():
     full = desired()
     smaller = desired(Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform", "hpc"),)))
     observed = converged(full)
-    assert plan_changes(smaller, observed, POLICY).empty
+    kept = plan_changes(smaller, observed, POLICY)
+    assert kept.empty and len(kept.kept) == NODE_DCRS * 3
+    assert "POLICY=sync would delete them" in kept.render()
     plan = plan_changes(smaller, observed, PlanPolicy("slurm1", Policy.SYNC))
     deleted = {c.resource.target_id for c in plan.changes}
     assert {c.action for c in plan.changes} == {"delete"} and deleted == set(FLEX_VMS)
@@ -140,3 +142,24 @@ def test_plan_json_is_stable():
         "id": f"{WS}/tables/slurmctld_raw_CL",
         "fields": [],
     }
+
+
+def test_report_counts_states_after_apply_and_nodes_by_role():
+    from controller.apply import APPLIED, FAILED, ApplyResult, ChangeResult
+    from controller.report import summarize
+
+    plan = plan_changes(desired(), ObservedState(), POLICY)
+    failed_vm = FLEX_VMS[0].lower()
+    results = tuple(
+        ChangeResult(c, FAILED if c.kind == "association" and c.resource.target_id.lower() == failed_vm else APPLIED)
+        for c in plan.changes
+    )
+    cluster = Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform", "hpc", capacity=4), ScaleSet(FLEX, "Flexible", "htc", FLEX_VMS)))
+    report = summarize(plan, cluster, ApplyResult(results))
+    assert report.resources[("association", "missing")] == NODE_DCRS
+    assert report.resources[("association", "in_sync")] == SCHEDULER_DCRS + NODE_DCRS * 3
+    assert report.resources[("table", "in_sync")] == 10 and report.resources[("dcr", "drifted")] == 0
+    assert report.nodes == {("scheduler", True): 1, ("scheduler", False): 0, ("nodes", True): 4 + 2, ("nodes", False): 1}
+    assert report.uncovered == {failed_vm} and failed_vm not in report.reached
+    # before apply (what `plan` sees) everything is missing
+    assert summarize(plan, cluster).resources[("dcr", "missing")] == 10

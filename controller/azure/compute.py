@@ -19,7 +19,8 @@ class ComputeAdapter:
                 for item in self.client.virtual_machine_scale_sets.list(group):
                     s = arm_json(item)
                     mode = (s.get("properties") or {}).get("orchestrationMode") or "Uniform"
-                    scale_sets.append(ScaleSetRecord(s["id"], mode, s.get("tags") or {}))
+                    capacity = (s.get("sku") or {}).get("capacity") or 0
+                    scale_sets.append(ScaleSetRecord(s["id"], mode, s.get("tags") or {}, capacity))
             with reading(f"virtual machines of resource group {group}"):
                 for item in self.client.virtual_machines.list(group):
                     vm = arm_json(item)
