@@ -31,9 +31,13 @@ SCALE = 0.1  # emulated ARM time: writes refill at 10/SCALE per second
 WRITE_BURST, WRITE_RATE, READ_BURST, READ_RATE = 200, 10 / SCALE, 250, 25 / SCALE
 NODE_DCRS = ("slurmd_raw_dcr", "jetpack_raw_dcr", "jetpackd_raw_dcr", "dmesg_raw_dcr", "syslog_raw_dcr")
 UNTHROTTLED = {"ARM_WRITES_PER_SECOND": "100000", "ARM_READS_PER_SECOND": "100000", "APPLY_CONCURRENCY": "32"}
+# The controller as configured for ARM's real rates, with time scaled alike: its client-side buckets
+# get the scaled rates, and its concurrency too (16 writes in flight sustain 10/s at 300 ms with 5x
+# headroom; 100/s needs 30, so 48).
 SCALED_LIMITS = {
     "ARM_WRITE_BURST": str(WRITE_BURST), "ARM_WRITES_PER_SECOND": str(WRITE_RATE),
     "ARM_READ_BURST": str(READ_BURST), "ARM_READS_PER_SECOND": str(READ_RATE),
+    "APPLY_CONCURRENCY": "48",
 }
 
 
@@ -69,7 +73,7 @@ class World:
 
     def naive(self) -> tuple[int, float]:
         start = time.monotonic()
-        subprocess.run([sys.executable, "-m", "benchmarks.naive"], env=self.env(APPLY_CONCURRENCY="32"),
+        subprocess.run([sys.executable, "-m", "benchmarks.naive"], env=self.env(**UNTHROTTLED),
                        check=True, capture_output=True, timeout=1800, cwd=self.logdir)
         return self.sim.reads(), time.monotonic() - start
 
@@ -100,7 +104,7 @@ def cold_start(world: World) -> dict:
     world.sim.set_latency(read=READ_LATENCY, write=WRITE_LATENCY)
     world.sim.emulate_arm_throttling(scale=SCALE)
     world.sim.reset_calls()
-    code, wall, out = world.cli("run", "--once", APPLY_CONCURRENCY="48", **SCALED_LIMITS)
+    code, wall, out = world.cli("run", "--once", **SCALED_LIMITS)
     writes = world.sim.writes()
     limit = (writes - WRITE_BURST) / WRITE_RATE
     failed = next((line for line in out.splitlines() if line.startswith("Applied ")), "?")
@@ -199,12 +203,13 @@ def main(argv=None) -> int:
             print(f"  measured {mode} {nodes}", file=sys.stderr)
 
     print("a) ARM calls per in-sync pass (controller: list calls; naive: one GET per resource)")
-    print("| scale set | nodes | controller reads | writes | wall s | naive reads | naive wall s | naive / controller |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| scale set | nodes | controller reads | writes | wall s | naive reads | naive wall s | naive / controller | naive s at ARM's 25 reads/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, nodes, r in rows:
         print(f"| {mode} | {nodes} | {r['reads']} | {r['writes']} | {r['wall']:.1f} | {r['naive_reads']} | "
-              f"{r['naive_wall']:.1f} | {r['naive_reads'] / r['reads']:.1f}x |")
-    print("(wall includes the CLI's start-up, about 1 s; both run 32 requests at once)\n")
+              f"{r['naive_wall']:.1f} | {r['naive_reads'] / r['reads']:.1f}x | {max(0, r['naive_reads'] - 250) / 25:.0f} |")
+    print("(wall includes the CLI's start-up, about 1 s; both run 32 requests at once with no client-side limit;")
+    print(" the last column is the least time the naive pass needs under ARM's read bucket, 250 burst + 25/s)\n")
 
     d = extra["daemon"]
     print(f"b) time to cover new Flexible VMs (daemon, interval {interval:.0f} s, {big} nodes already covered)")

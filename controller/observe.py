@@ -38,21 +38,27 @@ def observe_workspace(clients: AzureClients, settings: Settings) -> Workspace:
     return get_workspace(clients.log_analytics, settings.workspace_rg, settings.workspace_name)
 
 
-def observe_cluster(adapters: Adapters, settings: Settings) -> Cluster:
-    inventory = adapters.compute.inventory(settings.discovery_resource_groups)
-    return find_cluster(
-        inventory, settings.cluster_name, settings.scheduler_node_name, settings.vm_id, settings.compute_vmss_ids
-    )
-
-
-def observe_resources(adapters: Adapters, rule_names: set[str], cluster_name: str, concurrency: int) -> ObservedState:
-    """Tables of the workspace, DCRs of the resource group, and the associations of the DCRs that
-    we want or own (one list per DCR: the cost does not grow with the number of nodes)."""
-    tables = adapters.tables.list()
-    rules = adapters.rules.list()
+def observe(adapters: Adapters, settings: Settings, rule_names: set[str]) -> tuple[Cluster, ObservedState]:
+    """The cluster's machines, the workspace's tables, the resource group's DCRs and the
+    associations of the DCRs we want or own: every list at once, since none needs another's
+    answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
+    so the cost does not grow with the number of nodes, but for pages."""
+    rule_id = lambda name: f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}/providers/Microsoft.Insights/dataCollectionRules/{name}"  # noqa: E731
     wanted = {n.lower() for n in rule_names}
-    relevant = [r for r in rules if r.name.lower() in wanted or r.owner == cluster_name]
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        per_rule = list(pool.map(adapters.associations.list_by_rule, relevant))
-    associations = {key(a.id): a for found in per_rule for a in found}
-    return ObservedState(tuple(tables), tuple(rules), tuple(associations.values()))
+    with ThreadPoolExecutor(max_workers=settings.apply_concurrency) as pool:
+        inventory = pool.submit(adapters.compute.inventory, settings.discovery_resource_groups)
+        tables = pool.submit(adapters.tables.list)
+        rules = pool.submit(adapters.rules.list)
+        per_rule = [pool.submit(adapters.associations.list_by_rule, rule_id(name)) for name in sorted(rule_names)]
+        # DCRs of ours that the config no longer names: their associations too, for `sync`.
+        per_rule += [
+            pool.submit(adapters.associations.list_by_rule, r.id)
+            for r in rules.result()
+            if r.name.lower() not in wanted and r.owner == settings.cluster_name
+        ]
+        cluster = find_cluster(
+            inventory.result(), settings.cluster_name, settings.scheduler_node_name, settings.vm_id, settings.compute_vmss_ids
+        )
+        associations = {key(a.id): a for found in per_rule for a in found.result()}
+        observed = ObservedState(tuple(tables.result()), tuple(rules.result()), tuple(associations.values()))
+    return cluster, observed

@@ -10,7 +10,7 @@ from .azure.clients import AzureClients
 from .azure.workspace import Workspace
 from .components import Component
 from .desired import DesiredState, Target, desired_state
-from .observe import Adapters, observe_cluster, observe_resources, observe_workspace
+from .observe import Adapters, observe, observe_workspace
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
 from .resources import Cluster
 from .settings import Settings
@@ -57,15 +57,8 @@ class Reconciler:
         # The workspace's region doesn't change: read it once, keep passes to list calls.
         if self.workspace is None:
             self.workspace = observe_workspace(self.clients, self.settings)
-        workspace = self.workspace
-        cluster = observe_cluster(self.adapters, self.settings)
-        desired = desired_state(self.components, target_for(self.settings, workspace.location), cluster)
-        observed = observe_resources(
-            self.adapters,
-            {r.name for r in desired.rules},
-            self.settings.cluster_name,
-            self.settings.apply_concurrency,
-        )
+        cluster, observed = observe(self.adapters, self.settings, {c.rule for c in self.components})
+        desired = desired_state(self.components, target_for(self.settings, self.workspace.location), cluster)
         return Pass(cluster, desired, observed, plan_changes(desired, observed, policy_for(self.settings)))
 
     def run_once(self, stop: threading.Event | None = None, on_result=None) -> Pass:

@@ -16,6 +16,7 @@ MANAGED_BY_TAG = "managed-by"
 CLUSTER_TAG = "slurm-log-controller-cluster"
 # Associations carry no tags: the name prefix marks ours.
 ASSOCIATION_PREFIX = "slurm-log-controller-"
+_ASSOCIATIONS = "/providers/microsoft.insights/datacollectionruleassociations/"
 
 # Tables carry no tags either: ownership is written into the schema description.
 _TABLE_OWNER_RE = re.compile(r"\[managed-by=" + TOOL + r" cluster=([^\]]+)\]")
@@ -231,16 +232,10 @@ class Association:
         return {"dataCollectionRuleId": key(self.rule_id)}
 
     @classmethod
-    def from_arm(cls, data: dict[str, Any]) -> Association:
-        arm_id = data["id"]
-        target = arm_id[: key(arm_id).index("/providers/microsoft.insights/datacollectionruleassociations/")]
-        props = data.get("properties") or {}
-        return cls(
-            target_id=target,
-            rule_id=props.get("dataCollectionRuleId") or "",
-            name=data["name"],
-            description=props.get("description") or "",
-        )
+    def from_arm_id(cls, arm_id: str, rule_id: str, description: str = "") -> Association:
+        """From the association's own id: `<machine>/providers/Microsoft.Insights/dataCollectionRuleAssociations/<name>`."""
+        cut = key(arm_id).rindex(_ASSOCIATIONS)
+        return cls(arm_id[:cut], rule_id, arm_id[cut + len(_ASSOCIATIONS):], description)
 
 
 Resource = Table | DataCollectionRule | Association
