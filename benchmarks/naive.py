@@ -14,7 +14,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from controller.azure.clients import AzureClients, default_credential
 from controller.components import load_components
 from controller.desired import desired_state
-from controller.observe import Adapters, observe_cluster, observe_workspace
+from controller.cluster import find_cluster
+from controller.observe import Adapters, observe_workspace
 from controller.reconcile import target_for
 from controller.resources import resource_group_of
 from controller.settings import load_settings
@@ -24,7 +25,8 @@ def main() -> int:
     settings = load_settings()
     clients = AzureClients(settings, default_credential(settings))
     workspace = observe_workspace(clients, settings)
-    cluster = observe_cluster(Adapters.connect(clients, settings), settings)
+    inventory = Adapters.connect(clients, settings).compute.inventory(settings.discovery_resource_groups)
+    cluster = find_cluster(inventory, settings.cluster_name, settings.scheduler_node_name, settings.vm_id)
     desired = desired_state(load_components(), target_for(settings, workspace.location), cluster)
     rg, ws = resource_group_of(settings.workspace_id), settings.workspace_name
 

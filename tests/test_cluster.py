@@ -70,3 +70,14 @@ def test_another_scheduler_name():
 def test_explicit_ids_that_do_not_exist(kwargs, word):
     with pytest.raises(UserError, match=word):
         find_cluster(INVENTORY, "c1", **kwargs)
+
+
+def test_an_unavailable_test_skips_locally_and_fails_in_ci(monkeypatch):
+    from tests.support import unavailable
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        unavailable("no tool")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no tool"):
+        unavailable("no tool")

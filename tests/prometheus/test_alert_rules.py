@@ -16,6 +16,8 @@ import subprocess
 import pytest
 import yaml
 
+from tests.support import unavailable
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RULES = ROOT / "config" / "alerts.yaml"
 PROMTOOL_TESTS = pathlib.Path(__file__).resolve().parent / "alerts_test.yaml"
@@ -30,10 +32,7 @@ def _promtool() -> str:
     path = os.environ.get("PROMTOOL") or shutil.which("promtool")
     if path:
         return path
-    why = "promtool not installed (apt-get install prometheus)"
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI=true but the alert rule tests cannot run: " + why)
-    pytest.skip(why)
+    unavailable("promtool not installed (apt-get install prometheus)")
 
 
 def _run(*args: str) -> None:
@@ -53,14 +52,11 @@ def _promtool_cases() -> list[dict]:
             for case in test.get("alert_rule_test", [])]
 
 
-def test_missing_promtool_skips_locally_but_fails_in_ci(monkeypatch):
+def test_missing_promtool_makes_the_tests_unavailable(monkeypatch):
     monkeypatch.delenv("PROMTOOL", raising=False)
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception):
-        _promtool()
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception):
         _promtool()
 
 

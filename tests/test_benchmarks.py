@@ -1,0 +1,16 @@
+"""The benchmark itself works (small sizes); its numbers are read by people, not asserted here."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_quick_benchmark_prints_its_tables():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick"],
+        cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for table in ("a) ARM calls per in-sync pass", "b) time to cover", "c) cold start", "d) daemon in sync"):
+        assert table in done.stdout
+    assert "failed 0" in done.stdout
