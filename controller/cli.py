@@ -56,7 +56,7 @@ def cmd_validate(args, settings) -> int:
     print(f"workspace:    {settings.workspace_name} (resource group {settings.workspace_rg})")
     print(f"DCRs in:      resource group {settings.resource_group}")
     print(f"cluster:      {settings.cluster_name} (machines searched in: {', '.join(settings.discovery_resource_groups)})")
-    print(f"scheduler VM: {settings.vm_id or '(none: set VM_ID)'}")
+    print(f"scheduler VM: {settings.vm_id or '(the VM tagged Name=' + settings.scheduler_node_name + ')'}")
     print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + settings.cluster_name + ')'}")
     print(f"policy:       {settings.policy.value}{' (tables may be deleted)' if settings.allow_table_delete else ''}")
     print(f"endpoint:     {settings.resource_manager}")

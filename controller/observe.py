@@ -13,7 +13,7 @@ from .azure.tables import TableAdapter
 from .azure.workspace import Workspace, get_workspace
 from .cluster import find_cluster
 from .plan import ObservedState
-from .resources import Cluster, key
+from .resources import Cluster, key, rule_id
 from .settings import Settings
 
 
@@ -43,13 +43,13 @@ def observe(adapters: Adapters, settings: Settings, rule_names: set[str]) -> tup
     associations of the DCRs we want or own: every list at once, since none needs another's
     answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
     so the cost does not grow with the number of nodes, but for pages."""
-    rule_id = lambda name: f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}/providers/Microsoft.Insights/dataCollectionRules/{name}"  # noqa: E731
+    group_id = f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
     wanted = {n.lower() for n in rule_names}
     with ThreadPoolExecutor(max_workers=settings.apply_concurrency) as pool:
         inventory = pool.submit(adapters.compute.inventory, settings.discovery_resource_groups)
         tables = pool.submit(adapters.tables.list)
         rules = pool.submit(adapters.rules.list)
-        per_rule = [pool.submit(adapters.associations.list_by_rule, rule_id(name)) for name in sorted(rule_names)]
+        per_rule = [pool.submit(adapters.associations.list_by_rule, rule_id(group_id, name)) for name in sorted(rule_names)]
         # DCRs of ours that the config no longer names: their associations too, for `sync`.
         per_rule += [
             pool.submit(adapters.associations.list_by_rule, r.id)

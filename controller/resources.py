@@ -44,6 +44,10 @@ def resource_group_of(arm_id: str) -> str:
     return arm_id.split("/")[4]
 
 
+def rule_id(resource_group_id: str, name: str) -> str:
+    return f"{resource_group_id}/providers/Microsoft.Insights/dataCollectionRules/{name}"
+
+
 @dataclass(frozen=True)
 class Table:
     workspace_id: str
@@ -123,7 +127,7 @@ class DataCollectionRule:
 
     @property
     def id(self) -> str:
-        return f"{self.resource_group_id}/providers/Microsoft.Insights/dataCollectionRules/{self.name}"
+        return rule_id(self.resource_group_id, self.name)
 
     @property
     def owner(self) -> str | None:
