@@ -86,7 +86,8 @@ class Table:
             "plan": self.plan,
             "retentionInDays": self.retention_days,
             "totalRetentionInDays": self.total_retention_days,
-            "schema.columns": [f"{n}:{t}" for n, t in self.columns],
+            # Azure's own answers spell the type `datetime` or `dateTime`: both are the same type.
+            "schema.columns": [f"{n}:{t.lower()}" for n, t in self.columns],
         }
 
     @classmethod

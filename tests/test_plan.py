@@ -163,3 +163,19 @@ def test_report_counts_states_after_apply_and_nodes_by_role():
     assert report.uncovered == {failed_vm} and failed_vm not in report.reached
     # before apply (what `plan` sees) everything is missing
     assert summarize(plan, cluster).resources[("dcr", "missing")] == 10
+
+
+def test_big_plans_name_a_few_machines_per_dcr_and_count_the_rest():
+    many = tuple(f"{RG}/providers/Microsoft.Compute/virtualMachines/htc_{i}" for i in range(40))
+    state = desired(Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", "htc", many),)))
+    text = plan_changes(state, ObservedState(), POLICY).render()
+    assert text.count("+ association slurm-log-controller-slurmd_raw_dcr  (on") == 5
+    assert "+ association slurm-log-controller-slurmd_raw_dcr  ... and 35 more machines" in text
+    assert "+ association slurm-log-controller-slurmctld_raw_dcr  (on scheduler)" in text
+    assert len(text.splitlines()) < 100
+
+
+def test_column_type_spelling_is_not_drift():
+    state = desired()
+    tables = tuple(dataclasses.replace(t, columns=tuple((n, k.lower()) for n, k in t.columns)) for t in state.tables)
+    assert plan_changes(state, ObservedState(tables, state.rules, state.associations), POLICY).empty
