@@ -70,15 +70,15 @@ def _depends_on(change: Change) -> str | None:
     return None
 
 
-def _race(change: Change, exc: HttpResponseError) -> str | None:
-    """Races that are normal while a cluster scales: say what happened instead of failing."""
+def _outcome_of_error(change: Change, exc: HttpResponseError) -> tuple[str, str]:
+    """Races are normal while a cluster scales: they are not failures."""
     if exc.status_code == 404 and change.action == DELETE:
-        return "already gone"
+        return APPLIED, "already gone"
     if exc.status_code == 404 and isinstance(change.resource, Association):
-        return "its machine is gone (scaled in before we got to it)"
+        return SKIPPED, "its machine is gone (scaled in before we got to it)"
     if exc.status_code == 409:
-        return f"conflict ({describe(exc)}); retried next pass"
-    return None
+        return SKIPPED, f"conflict ({describe(exc)}); retried next pass"
+    return FAILED, describe(exc)
 
 
 def apply_plan(
@@ -104,10 +104,7 @@ def apply_plan(
         try:
             adapter.delete(change.resource) if change.action == DELETE else adapter.put(change.resource)
         except HttpResponseError as exc:
-            race = _race(change, exc)
-            if race:
-                return ChangeResult(change, APPLIED if race == "already gone" else SKIPPED, race)
-            return ChangeResult(change, FAILED, describe(exc))
+            return ChangeResult(change, *_outcome_of_error(change, exc))
         except Exception as exc:  # one change's surprise must not stop the rest
             return ChangeResult(change, FAILED, describe(exc))
         return ChangeResult(change, APPLIED)

@@ -1,14 +1,15 @@
 """Value types for what the controller manages, and their exact ARM request bodies.
 
 Each resource knows three things: its ARM id, the body Azure wants for a PUT (`body`), and the
-fields we compare to find drift (`spec`). `from_arm` reads the same shape back, so desired and
-observed resources are the same type and a plan is a comparison of two values.
+fields we compare to find drift (`spec`). `from_arm` (`from_arm_id` for associations) reads the
+same shape back, so desired and observed resources are the same type and a plan is a comparison of
+two values.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 TOOL = "slurm-log-controller"
@@ -171,6 +172,10 @@ class DataCollectionRule:
                 ],
             },
         }
+
+    def keeping_tags_of(self, observed: DataCollectionRule) -> DataCollectionRule:
+        """A PUT replaces every tag: keep those others added (cost centre, owner), override ours."""
+        return replace(self, tags={**observed.tags, **self.tags})
 
     def spec(self) -> dict[str, Any]:
         return {

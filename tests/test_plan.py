@@ -63,7 +63,8 @@ def test_in_sync_is_an_empty_plan():
 def test_changed_file_pattern_is_a_field_level_update():
     state = desired()
     rules = tuple(
-        dataclasses.replace(r, file_patterns=("/var/log/old.log",)) if r.name == "slurmd_raw_dcr" else r
+        dataclasses.replace(r, file_patterns=("/var/log/old.log",), tags={**r.tags, "costcenter": "hpc"})
+        if r.name == "slurmd_raw_dcr" else r
         for r in state.rules
     )
     plan = plan_changes(state, ObservedState(state.tables, rules, state.associations), POLICY)
@@ -73,6 +74,8 @@ def test_changed_file_pattern_is_a_field_level_update():
     assert field.path == "filePatterns" and field.old == ["/var/log/old.log"]
     assert "/var/log/slurmd/slurmd.log" in field.new
     assert '~ dcr slurmd_raw_dcr' in plan.render() and "filePatterns" in plan.render()
+    # the PUT keeps a tag someone else added: a tag is not ours to remove
+    assert change.resource.tags["costcenter"] == "hpc" and change.resource.tags["managed-by"] == "slurm-log-controller"
 
 
 def test_unowned_resources_are_never_updated_or_deleted():
