@@ -14,17 +14,20 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
+from .errors import UserError
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class LoopTiming:
-    interval: float = 60.0
+    interval: float = 30.0
     jitter: float = 0.1  # fraction of the interval, so many controllers don't pulse together
     max_backoff: float = 600.0
 
     def delay(self, failures: int, rng: random.Random) -> float:
-        base = self.interval if failures == 0 else min(self.interval * 2 ** failures, max(self.max_backoff, self.interval))
+        doubled = self.interval * 2 ** min(failures, 32)  # a week of failures must not overflow
+        base = self.interval if failures == 0 else min(doubled, max(self.max_backoff, self.interval))
         return base * (1 + rng.uniform(-self.jitter, self.jitter))
 
 
@@ -46,8 +49,11 @@ class Loop:
         while not self.stop.is_set():
             try:
                 ok = self.reconcile(self.stop)
-            except Exception as exc:  # a failed pass is retried; it never kills the daemon
+            except UserError as exc:  # permissions, a deleted workspace...: one line, retried
                 log.error("reconcile pass failed: %s", exc)
+                ok = False
+            except Exception:  # a failed pass is retried; it never kills the daemon
+                log.exception("reconcile pass failed")
                 ok = False
             self.failures = 0 if ok else self.failures + 1
             delay = self.timing.delay(self.failures, self._rng)

@@ -54,6 +54,7 @@ def test_loop_backs_off_exponentially_and_caps():
     timing = LoopTiming(interval=30, jitter=0, max_backoff=600)
     rng = random.Random(0)
     assert [timing.delay(n, rng) for n in range(7)] == [30, 60, 120, 240, 480, 600, 600]
+    assert timing.delay(100_000, rng) == 600
 
 
 def test_loop_jitter_stays_within_its_fraction():
