@@ -63,8 +63,7 @@ class Metrics:
                 self.nodes.labels(role, covered)
         for result in ("success", "failure"):
             self.passes.labels(result)
-        self._first_seen: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._first_seen: dict[str, float] = {}  # only the loop's thread records passes
         self.last_progress = time.time()  # a pass started or ended, or a change finished
         self.ready = False
 
@@ -100,14 +99,15 @@ class Metrics:
             self.resources.labels(kind, state).set(n)
         for (role, covered), n in report.nodes.items():
             self.nodes.labels(role, str(covered).lower()).set(n)
-        with self._lock:
-            for machine in report.reached | report.uncovered:
-                self._first_seen.setdefault(machine, started)
-            for machine in list(self._first_seen):
-                if machine not in report.uncovered:
-                    if machine in report.reached:
-                        self.node_coverage.observe(now - self._first_seen[machine])
-                    del self._first_seen[machine]
+        # A machine missing associations is first seen when a pass starts to add them; it is
+        # covered when they are all in place. Machines that leave uncovered are forgotten.
+        for machine in report.reached | report.uncovered:
+            self._first_seen.setdefault(machine, started)
+        for machine in list(self._first_seen):
+            if machine not in report.uncovered:
+                if machine in report.reached:
+                    self.node_coverage.observe(now - self._first_seen[machine])
+                del self._first_seen[machine]
 
     def write_textfile(self, path: str) -> None:
         """node_exporter's textfile collector format (written atomically)."""
