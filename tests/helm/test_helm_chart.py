@@ -165,7 +165,7 @@ def _every_setting() -> dict:
         "applyConcurrency": 8,
         "reconcileInterval": 60,
         "reconcileJitter": 0.2,
-        "armWriteBurst": 100,
+        "armWriteBurst": 1000000,
         "armWritesPerSecond": 5,
         "armReadBurst": 120,
         "armReadsPerSecond": 12.5,
@@ -187,6 +187,7 @@ def test_configmap_has_the_env_names_the_controller_reads(chart, monkeypatch, tm
     assert all(key == key.upper() for key in data)
     assert len(data) == len(_every_setting()) + 2
     assert data["METRICS_ADDRESS"] == "0.0.0.0" and data["METRICS_PORT"] == "9480"
+    assert data["ARM_WRITE_BURST"] == "1000000"  # not 1e+06
     assert data["VMSS_ID"].count(",") == 1 and data["CLUSTER_RESOURCE_GROUPS"] == "cc,cc2"
 
     # the controller itself accepts the ConfigMap as its environment

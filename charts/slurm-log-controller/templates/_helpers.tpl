@@ -60,6 +60,9 @@ without which the controller cannot start are required here, so a missing one fa
 {{- range $key, $value := $s }}
 {{- if kindIs "slice" $value }}
 {{- $value = join "," $value }}
+{{- else if and (kindIs "float64" $value) (eq $value (floor $value)) }}
+{{- /* YAML numbers arrive as float64: 1000000 must not become "1e+06" */}}
+{{- $value = int64 $value }}
 {{- end }}
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
 {{ $key | snakecase | upper }}: {{ toString $value | quote }}
