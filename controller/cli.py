@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .apply import APPLIED, FAILED
 from .azure.clients import AzureClients, default_credential
 from .components import default_config_path, load_components
 from .errors import UserError
@@ -16,7 +17,7 @@ from .loop import Loop, LoopTiming
 from .metrics import HealthServer, Metrics
 from .reconcile import REQUIRED, Pass, Reconciler, target_for
 from .render import render
-from .report import summarize
+from .report import Report, summarize
 from .settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
@@ -34,7 +35,7 @@ def _reconciler(args, settings, metrics: Metrics | None = None) -> Reconciler:
     return Reconciler(settings, components, clients)
 
 
-def _measured_pass(reconciler: Reconciler, metrics: Metrics, stop=None) -> Pass:
+def _measured_pass(reconciler: Reconciler, metrics: Metrics, stop=None) -> tuple[Pass, Report]:
     """One pass, with its report in the metrics whatever its end."""
     metrics.pass_started()
     started = time.time()
@@ -45,7 +46,7 @@ def _measured_pass(reconciler: Reconciler, metrics: Metrics, stop=None) -> Pass:
         raise
     report = summarize(done.plan, done.cluster, done.result)
     metrics.record_pass(report, started, ok=done.result.ok)
-    return done
+    return done, report
 
 
 def cmd_validate(args, settings) -> int:
@@ -86,21 +87,22 @@ def cmd_run(args, settings) -> int:
     reconciler = _reconciler(args, settings, metrics)
     if args.once:
         try:
-            done = _measured_pass(reconciler, metrics)
+            done, report = _measured_pass(reconciler, metrics)
         finally:
             if args.metrics_file:
                 metrics.write_textfile(args.metrics_file)
         print(done.plan.render())
         print(done.result.render())
-        print(summarize(done.plan, done.cluster, done.result).line())
+        print(report.line())
         return EXIT_OK if done.result.ok else EXIT_FAILED
 
     def one_pass(stop) -> bool:
-        done = _measured_pass(reconciler, metrics, stop)
-        log.info("%s %s", done.plan.render().splitlines()[0], summarize(done.plan, done.cluster, done.result).line())
-        if done.plan.changes:
-            for line in done.result.render().splitlines():
-                log.info(line)
+        done, report = _measured_pass(reconciler, metrics, stop)
+        log.info("%s %s", done.plan.render().splitlines()[0], report.line())
+        for result in done.result.results:
+            if result.outcome != APPLIED:
+                level = logging.WARNING if result.outcome == FAILED else logging.INFO
+                log.log(level, "%s: %s: %s", result.outcome, result.change.describe(), result.detail)
         return done.result.ok
 
     timing = LoopTiming(settings.reconcile_interval, settings.reconcile_jitter)
