@@ -168,7 +168,7 @@ def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity
             in_sync += 1
         elif _owned(have, policy.cluster_name):
             if isinstance(want, DataCollectionRule):
-                want = want.keeping_tags_of(have)
+                want = want.as_update_of(have)
             changes.append(Change(UPDATE, want, fields))
         else:
             paths = ", ".join(f.path for f in fields)

@@ -173,9 +173,10 @@ class DataCollectionRule:
             },
         }
 
-    def keeping_tags_of(self, observed: DataCollectionRule) -> DataCollectionRule:
-        """A PUT replaces every tag: keep those others added (cost centre, owner), override ours."""
-        return replace(self, tags={**observed.tags, **self.tags})
+    def as_update_of(self, observed: DataCollectionRule) -> DataCollectionRule:
+        """The body that updates `observed`: a PUT replaces every tag, so those others added (cost
+        centre, owner) are kept and ours override; and a DCR's location can't change in place."""
+        return replace(self, tags={**observed.tags, **self.tags}, location=observed.location)
 
     def spec(self) -> dict[str, Any]:
         return {

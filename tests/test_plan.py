@@ -63,7 +63,7 @@ def test_in_sync_is_an_empty_plan():
 def test_changed_file_pattern_is_a_field_level_update():
     state = desired()
     rules = tuple(
-        dataclasses.replace(r, file_patterns=("/var/log/old.log",), tags={**r.tags, "costcenter": "hpc"})
+        dataclasses.replace(r, file_patterns=("/var/log/old.log",), tags={**r.tags, "costcenter": "hpc"}, location="westus")
         if r.name == "slurmd_raw_dcr" else r
         for r in state.rules
     )
@@ -76,6 +76,7 @@ def test_changed_file_pattern_is_a_field_level_update():
     assert '~ dcr slurmd_raw_dcr' in plan.render() and "filePatterns" in plan.render()
     # the PUT keeps a tag someone else added: a tag is not ours to remove
     assert change.resource.tags["costcenter"] == "hpc" and change.resource.tags["managed-by"] == "slurm-log-controller"
+    assert change.resource.location == "westus"  # Azure refuses to move a DCR: update it where it is
 
 
 def test_unowned_resources_are_never_updated_or_deleted():
