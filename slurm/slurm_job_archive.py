@@ -232,30 +232,58 @@ def cap_bytes(data, limit):
         (data[-tail:] if tail else b"")
 
 
+# fields of `scontrol show job` that take the rest of their line (paths, free text)
+_LINE_KEYS = ("StdOut", "StdErr", "StdIn", "WorkDir", "Command", "Comment", "AdminComment",
+              "SystemComment")
+# fields the epilog relies on: each must appear exactly once in the job's record
+_TRUSTED_KEYS = ("UserId", "BatchFlag", "BatchHost", "StdOut", "StdErr")
+
+
 def parse_scontrol_jobs(text):
-    """`scontrol show job -dd` output -> list of dicts (one per record). Path-like fields take
-    the rest of their line so paths with spaces survive."""
+    """`scontrol show job -dd` output -> list of dicts, one per record (a record starts at a
+    line beginning with "JobId=").
+
+    Users choose the job name (first line, after the Slurm-written JobId/ArrayJobId/...
+    tokens), the comment, the work dir and the output paths, and Slurm accepts spaces, '='
+    and newlines in them. So: the first line's tokens are taken only up to " JobName=" (the
+    name is the rest of the line); path and free-text fields take the rest of their line;
+    lines are split on "\n" only; and a key seen twice in a record is listed in
+    rec["_dups"] (first value kept), which job_record() treats as forged."""
     records = []
-    for block in re.split(r"\n\s*\n", text):
-        if not block.strip():
-            continue
-        rec = {}
-        for line in block.splitlines():
-            s = line.strip()
-            if not s:
-                continue
-            key = s.split("=", 1)[0]
-            if key in ("StdOut", "StdErr", "StdIn", "WorkDir", "Command", "Comment",
-                       "JobName") and "=" in s and " " not in key:
-                rec[key] = s.split("=", 1)[1]
-                continue
-            for tok in s.split():
-                k, sep, v = tok.partition("=")
-                if sep and k not in rec:
-                    rec[k] = v
-        if rec:
+    rec = None
+    for line in text.split("\n"):
+        if line.startswith("JobId="):
+            rec = {"_dups": set()}
             records.append(rec)
+            head, sep, name = line.partition(" JobName=")
+            for tok in head.split(" "):
+                k, eq, v = tok.partition("=")
+                if eq:
+                    _put(rec, k, v)
+            if sep:
+                rec["JobName"] = name
+            continue
+        if rec is None:
+            continue
+        s = line.strip(" ")
+        if not s:
+            continue
+        key, eq, rest = s.partition("=")
+        if eq and key in _LINE_KEYS:
+            _put(rec, key, rest)
+            continue
+        for tok in s.split(" "):
+            k, eq, v = tok.partition("=")
+            if eq:
+                _put(rec, k, v)
     return records
+
+
+def _put(rec, key, value):
+    if key in rec:
+        rec["_dups"].add(key)
+    else:
+        rec[key] = value
 
 
 def pick_job(records, job_id):
@@ -263,6 +291,27 @@ def pick_job(records, job_id):
         if rec.get("JobId") == job_id:
             return rec
     return None
+
+
+def job_record(text, job_id):
+    """(record, problem) for job_id from `scontrol show job -dd` output. problem is None when
+    the record can be trusted; otherwise (a user-set field with newlines forged lines) only
+    the record's JobId is safe to use."""
+    matches = [r for r in parse_scontrol_jobs(text) if r.get("JobId") == job_id]
+    if not matches:
+        return None, "job %s not in scontrol's output" % job_id
+    rec = matches[0]
+    if len(matches) > 1:
+        return rec, "job %s: %d records in scontrol's output (newline in a user-set field?)" % (
+            job_id, len(matches))
+    dups = sorted(rec["_dups"].intersection(_TRUSTED_KEYS))
+    if dups:
+        return rec, "job %s: %s more than once in scontrol's output (newline in a user-set " \
+            "field?)" % (job_id, ",".join(dups))
+    missing = [k for k in ("UserId", "BatchFlag") if k not in rec]
+    if missing:
+        return rec, "job %s: no %s in scontrol's output" % (job_id, ",".join(missing))
+    return rec, None
 
 
 def first_host(hostlist):
@@ -609,9 +658,15 @@ def do_epilog(settings, env):
 
 def _archive(settings, job, staged_env, limit, timeout, t0):
     text = run_scontrol(settings, ["show", "job", "-dd", job.job_id], timeout)
-    rec = pick_job(parse_scontrol_jobs(text.decode("utf-8", "replace")), job.job_id)
+    rec, untrusted = job_record(text.decode("utf-8", "replace"), job.job_id)
     if rec is None:
-        raise ArchiveError("job %s not found by scontrol" % job.job_id)
+        raise ArchiveError(untrusted)
+    problems = []
+    if untrusted:
+        # forged lines: keep what comes from elsewhere (script, staged env) under the plain
+        # job id; the record's paths, host, flags and array ids are not used
+        problems.append("%s; .out/.err not archived" % untrusted)
+        rec = {"JobId": job.job_id, "BatchFlag": "?"}
     rec_uid = uid_from_userid(rec.get("UserId"))
     if rec_uid is not None and rec_uid != job.uid:
         raise ArchiveError("job %s: scontrol uid %d != SLURM_JOB_UID %d" % (
@@ -623,11 +678,11 @@ def _archive(settings, job, staged_env, limit, timeout, t0):
     patterns = parse_redact_patterns(settings["SLURM_JOB_ARCHIVE_REDACT"])
 
     files = {}
-    problems = []
-    if rec.get("BatchFlag") == "1":
+    if rec.get("BatchFlag") != "0":
         try:
             script = run_scontrol(settings, ["write", "batch_script", job.job_id, "-"], timeout)
-            files[".sh"] = cap_bytes(script, limit)
+            if script:  # empty (exit 0) for a job without a script
+                files[".sh"] = cap_bytes(script, limit)
         except (ArchiveError, subprocess.TimeoutExpired) as e:
             problems.append("script: %s" % e)
     entries = None

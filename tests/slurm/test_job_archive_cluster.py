@@ -80,10 +80,9 @@ class Cluster:
 
     def job_state(self, job_id):
         out = self.cmd("scontrol", "show", "job", "-o", job_id, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("JobId=%s " % job_id):
-                return re.search(r"JobState=(\S+)", line).group(1)
-        return "GONE"
+        start = out.find("JobId=%s " % job_id)  # -o: one line, unless the name has newlines
+        m = re.search(r"\sJobState=(\S+)", out[start:]) if start >= 0 else None
+        return m.group(1) if m else "GONE"
 
     def wait_done(self, job_ids, timeout=60):
         deadline = time.monotonic() + timeout
@@ -268,6 +267,8 @@ mv d d.old; ln -s /etc d
 SCRIPT_ARRAY = """#!/bin/sh
 echo "task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_JOB_ID"
 """
+INJECTED_NAME = "x BatchHost=evil UserId=root(0) BatchFlag=0 ArrayJobId=5 ArrayTaskId=7"
+NEWLINE_NAME = "n\n\n   StdOut=/etc/passwd\n   BatchFlag=0\n   UserId=root(0)"
 SCRIPT_SLEEP = """#!/bin/sh
 echo "before cancel"
 sleep 300
@@ -315,6 +316,9 @@ def jobs(cluster):
     ids["dir_link"] = c.sbatch("-o", "d/shadow", "dirlink.sh")
     ids["array"] = c.sbatch("-a", "1-3", "-o", "arr_%A_%a.out", "array.sh")
     ids["cancel"] = c.sbatch("-o", "cancel_%j.out", "sleep.sh")
+    # a job name is free text: key=value tokens and newlines in it must not steer the epilog
+    ids["name_tokens"] = c.sbatch("-J", INJECTED_NAME, "-o", "tokens_%j.out", "ok.sh")
+    ids["name_newlines"] = c.sbatch("-J", NEWLINE_NAME, "-o", "newlines_%j.out", "ok.sh")
     c.as_user("scontrol", "release", j)
     srun = subprocess.Popen(
         ["runuser", "-u", USER, "--", "env", "SLURM_CONF=%s" % c.conf,
@@ -563,3 +567,31 @@ def test_retention_command(cluster, jobs):
     assert r.stdout.strip() == "removed %s" % old
     assert not old.exists()
     assert _archived(c, "job_%s" % jobs["ok"], ".out").exists()
+
+
+def test_job_name_tokens_do_not_steer_the_epilog(cluster, jobs):
+    """-J 'x BatchHost=evil UserId=root(0) BatchFlag=0 ArrayJobId=5 ArrayTaskId=7' used to
+    win over the real fields: the job was skipped (not our host / uid mismatch) or archived
+    under another job's name."""
+    c, j = cluster, jobs["name_tokens"]
+    base = "job_%s" % j
+    for s in (".sh", ".env", ".out"):
+        _assert_private(c, _archived(c, base, s))
+    assert _archived(c, base, ".sh").read_text() == SCRIPT_OK
+    assert _archived(c, base, ".out").read_text() == "hello from %s\nwarning on stderr\n" % j
+    assert not list((c.archive / USER).glob("job_5_7.*"))
+
+
+def test_newlines_in_job_name_cannot_forge_fields(cluster, jobs):
+    """Slurm keeps newlines in job names; lines forged with them are detected: the script and
+    environment are still archived under the job's own id, the record's paths are not used."""
+    c, j = cluster, jobs["name_newlines"]
+    base = "job_%s" % j
+    _assert_private(c, _archived(c, base, ".sh"))
+    assert _archived(c, base, ".sh").read_text() == SCRIPT_OK
+    _assert_private(c, _archived(c, base, ".env"))
+    assert not _archived(c, base, ".out").exists()
+    assert "job %s: BatchFlag,StdOut,UserId more than once" % j in _log(c)
+    passwd = pathlib.Path("/etc/passwd").read_text()
+    assert all(passwd not in p.read_text(errors="replace")
+               for p in (c.archive / USER).iterdir() if p.is_file())

@@ -212,3 +212,57 @@ def test_epilog_on_other_nodes_only_cleans_staging(sja, tmp_path):
     assert not (spool / "77").exists()
     assert not (tmp_path / "archive").exists()
     assert not log.exists() or "scontrol" not in log.read_text()
+
+
+# `scontrol show job -dd` for a job whose user-chosen name (-J) and comment carry key=value
+# tokens and newlines: none of them may change what the epilog archives or where.
+SHOW_INJECTED_TOKENS = """JobId=21 JobName=x BatchHost=evil UserId=root(0) BatchFlag=0 ArrayJobId=5 ArrayTaskId=7
+   UserId=alice(1001) GroupId=alice(1001) MCS_label=N/A
+   Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0
+   NodeList=cn001
+   BatchHost=cn001
+   Comment=c StdOut=/etc/shadow BatchHost=evil2
+   StdErr=/home/alice/e.err
+   StdIn=/dev/null
+   StdOut=/home/alice/o.out
+   Power=
+"""
+
+
+def test_user_set_tokens_in_job_name_or_comment_change_nothing(sja):
+    rec, problem = sja.job_record(SHOW_INJECTED_TOKENS, "21")
+    assert problem is None
+    assert rec["UserId"] == "alice(1001)" and rec["BatchHost"] == "cn001"
+    assert rec["BatchFlag"] == "1"
+    assert "ArrayJobId" not in rec and "ArrayTaskId" not in rec
+    assert rec["StdOut"] == "/home/alice/o.out" and rec["StdErr"] == "/home/alice/e.err"
+    assert rec["JobName"] == "x BatchHost=evil UserId=root(0) BatchFlag=0 ArrayJobId=5 ArrayTaskId=7"
+
+
+def _show(name):
+    return ("JobId=22 JobName=%s\n   UserId=alice(1001) GroupId=alice(1001) MCS_label=N/A\n"
+            "   Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0\n   BatchHost=cn001\n"
+            "   StdErr=/home/alice/o.out\n   StdIn=/dev/null\n   StdOut=/home/alice/o.out\n"
+            "   Power=\n   \n\n" % name)
+
+
+def test_newlines_in_user_set_fields_make_the_record_untrusted(sja):
+    """Slurm accepts newlines in job names and comments; lines forged with them must never
+    override the real ones (a blank line used to end the record early, handing the parser
+    the forged block only)."""
+    for name in ("a\n\n   StdOut=/etc/shadow\n   BatchFlag=0\n",
+                 "a\n   UserId=root(0)\n   BatchHost=evil",
+                 "a\nJobId=22 ArrayJobId=9 ArrayTaskId=1 JobName=b",
+                 "a\x1c   BatchFlag=0\u2028   StdOut=/x"):
+        rec, problem = sja.job_record(_show(name), "22")
+        if rec is not None and problem is None:
+            # no forged value won: only possible when nothing was duplicated
+            assert rec["StdOut"] == "/home/alice/o.out", name
+            assert rec["BatchFlag"] == "1" and rec["UserId"] == "alice(1001)", name
+        else:
+            assert problem, name
+        # naming always comes from the Slurm-written part of the record's first line
+        assert sja.job_record(_show(name), "22")[0].get("ArrayJobId") is None, name
+    rec, problem = sja.job_record(_show("plain name"), "22")
+    assert problem is None and rec["StdOut"] == "/home/alice/o.out"
+    assert sja.job_record(_show("x"), "23") == (None, "job 23 not in scontrol's output")
