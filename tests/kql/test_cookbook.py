@@ -1,0 +1,90 @@
+"""The recipes of docs/queries.md that aren't seed queries, run on the same workspace as
+test_seed_queries.py; and the check that every ```kql block of the doc is run by a test."""
+
+import datetime as dt
+import pathlib
+import re
+
+import pytest
+
+from tests.kql.workspace import archive, build, doc_queries
+
+
+@pytest.fixture(scope="module")
+def ws():
+    return build()
+
+
+@pytest.fixture(scope="module")
+def doc():
+    return doc_queries()
+
+
+def with_let(query, name, value):
+    """The doc's query with `let name = "...";` set to value."""
+    new, n = re.subn(r'let %s = "[^"]*";' % name, 'let %s = "%s";' % (name, value), query)
+    assert n == 1, name
+    return new
+
+
+def test_every_doc_query_is_tested(doc):
+    here = pathlib.Path(__file__).resolve().parent
+    used = set()
+    for test_file in here.glob("test_*.py"):
+        used |= set(re.findall(r'doc\["([\w-]+)"\]', test_file.read_text()))
+    assert set(doc) == used
+
+
+def test_job_lifecycle(ws, doc):
+    rows = ws.run(doc["job-lifecycle"])
+    assert [r["RawData"].split("] ", 1)[1] for r in rows] == [
+        "_slurm_rpc_submit_batch_job: JobId=102 InitPrio=4294901759 usec=230",
+        "sched: Allocate JobId=102 NodeList=ccw-hpc-2 #CPUs=1 Partition=hpc",
+        "_job_complete: JobId=102 WEXITSTATUS 1",
+        "_job_complete: JobId=102 done",
+    ]
+    # an array job id: all its tasks; a task: that one
+    array = ws.run(with_let(doc["job-lifecycle"], "jobid", "103")).col("RawData")
+    assert any("JobId=103_4(107) WEXITSTATUS 0" in line for line in array)
+    task = ws.run(with_let(doc["job-lifecycle"], "jobid", "103_4")).col("RawData")
+    assert len(task) == 3 and all("JobId=103_4(107)" in line for line in task)
+    # JobId=1 (the real log's job 1) never matches JobId=101/102/107
+    one = ws.run(with_let(doc["job-lifecycle"], "jobid", "1")).col("RawData")
+    assert one and all(re.search(r"JobId=1(\D|$)", line) for line in one)
+    assert not [line for line in one if re.search(r"JobId=1\d", line)]
+
+
+def test_everything_about_one_job_in_order(ws, doc):
+    for job, parts in (("102", ["sh", "env", "out", "err"]), ("103_4", ["sh", "env", "out"])):
+        files = {f["part"]: f for f in archive(ws.sja) if f["job"] == job}
+        rows = ws.run(with_let(doc["job-everything"], "jobid", job))
+        assert [(r["Part"], r["RawData"]) for r in rows] == [
+            (part, line) for part in parts for line in files[part]["lines"]]
+        assert {r["JobId"] for r in rows} == {job}
+        assert {r["User"] for r in rows} == {"alice"}
+
+
+def test_jobs_with_stderr_in_the_last_day(ws, doc):
+    rows = ws.run(doc["jobs-with-stderr"])
+    assert [(r["User"], r["JobId"], r["Lines"]) for r in rows] == [
+        ("alice", "102", 5), ("alice", "101", 1)]  # not job 90: two days old
+
+
+def test_slurmd_errors_around_the_jobs_end(ws, doc):
+    rows = ws.run(doc["slurmd-errors-around-job-end"])
+    # not the error on the same node 2 hours earlier, not the one on ccw-hpc-1 at that time
+    assert [(r["Computer"], r["RawData"].split("] ", 1)[1]) for r in rows] == [
+        ("ccw-hpc-2", "[102.batch] error: Detected 1 oom_kill event in StepId=102.batch. Some "
+                      "of the step tasks have been OOM Killed.")]
+    assert abs(rows[0]["JobEnd"] - rows[0]["TimeGenerated"]) < dt.timedelta(minutes=1)
+    rows = ws.run(with_let(doc["slurmd-errors-around-job-end"], "jobid", "106"))
+    assert [r["Computer"] for r in rows] == ["ccw-hpc-3"]
+    assert "DUE TO TIME LIMIT" in rows[0]["RawData"]
+    # job 201 ran on ccw-hpc-2 too, but ended 12 minutes after that node's last error
+    assert not ws.run(with_let(doc["slurmd-errors-around-job-end"], "jobid", "201"))
+
+
+def test_silent_nodes(ws, doc):
+    rows = ws.run(doc["silent-nodes"])
+    assert [r["Computer"] for r in rows] == ["ccw-hpc-3"]
+    assert dt.timedelta(hours=2) <= rows[0]["SilentFor"] < dt.timedelta(hours=2, minutes=5)
