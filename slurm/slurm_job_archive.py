@@ -58,6 +58,7 @@ DEFAULTS = {
 }
 
 REDACTED = "<redacted>"
+GRACE_SECONDS = 2  # after the run's budget, for clean-up, before a hard exit 0
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
 JOBID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
@@ -442,6 +443,16 @@ def _read_capped(fd, size, limit):
     return head + truncation_marker(size - limit, size, limit) + tail
 
 
+_CHILDREN = set()  # reader children not yet reaped
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def read_as_user(path, uid, gid, groups, limit, timeout):
     """Read a file a user controls, as that user, in a forked child: the open uses the user's
     own permissions and O_NOFOLLOW, and the file must be a regular file owned by uid. Returns
@@ -483,13 +494,14 @@ def read_as_user(path, uid, gid, groups, limit, timeout):
         finally:
             os._exit(code)
     os.close(w)
+    _CHILDREN.add(pid)
     chunks = []
     deadline = time.monotonic() + timeout
+    done = False
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                os.kill(pid, signal.SIGKILL)
                 raise ArchiveError("timed out reading %s" % path)
             ready, _, _ = select.select([r], [], [], left)
             if not ready:
@@ -498,9 +510,13 @@ def read_as_user(path, uid, gid, groups, limit, timeout):
             if not b:
                 break
             chunks.append(b)
+        done = True
     finally:
         os.close(r)
+        if not done:  # timed out, or the run's budget ran out: never wait for a stuck read
+            _kill(pid)
         _, status = os.waitpid(pid, 0)
+        _CHILDREN.discard(pid)
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128
     if code != 0:
         raise ArchiveError("%s: %s" % (path, _READ_ERRORS.get(code, "exit %d" % code)))
@@ -833,7 +849,23 @@ def main(argv=None, env=None):
         LOG.set_file(settings.get("SLURM_JOB_ARCHIVE_LOG_FILE"))
         budget = max(1, int(float(settings["SLURM_JOB_ARCHIVE_TIMEOUT"]) * 4))
 
+        fired = []
+
         def _alarm(signum, frame):
+            # First: abandon the run (finally blocks clean up). If that clean-up is itself
+            # stuck GRACE_SECONDS later (a blocking file system): kill our readers, exit 0.
+            if len(fired) > 1:
+                os._exit(0)
+            if fired:
+                fired.append(signum)
+                for pid in list(_CHILDREN):
+                    _kill(pid)
+                signal.alarm(1)  # in case logging blocks too
+                LOG.error("%s for job %s: gave up after %d s, clean-up blocked too: exiting" % (
+                    mode, env.get("SLURM_JOB_ID", "?"), budget))
+                os._exit(0)
+            fired.append(signum)
+            signal.alarm(GRACE_SECONDS)
             raise ArchiveError("gave up after %d s" % budget)
 
         signal.signal(signal.SIGALRM, _alarm)

@@ -266,3 +266,67 @@ def test_newlines_in_user_set_fields_make_the_record_untrusted(sja):
     rec, problem = sja.job_record(_show("plain name"), "22")
     assert problem is None and rec["StdOut"] == "/home/alice/o.out"
     assert sja.job_record(_show("x"), "23") == (None, "job 23 not in scontrol's output")
+
+
+_HANG_RUNNER = r"""
+import importlib.util, os, pwd, sys, time
+spec = importlib.util.spec_from_file_location("sja", sys.argv[1])
+sja = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sja)
+pidfile, mode = sys.argv[3], sys.argv[4]
+
+def hang(*a, **k):
+    with open(pidfile, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(600)
+
+if mode == "read":      # a read that blocks (hung FUSE/NFS file) past the whole budget
+    sja._read_capped = hang
+    real_read_as_user = sja.read_as_user
+    sja.read_as_user = lambda path, uid, gid, groups, limit, timeout: real_read_as_user(
+        path, uid, gid, groups, limit, 600)
+else:                   # the budget runs out, then the staging clean-up blocks too
+    sja._archive = lambda *a, **k: time.sleep(600)
+    sja._remove_tree_at = hang
+me = pwd.getpwuid(os.getuid())
+env = {"SLURM_SCRIPT_CONTEXT": "epilog_slurmd", "SLURM_JOB_ID": "31",
+       "SLURM_JOB_USER": me.pw_name, "SLURM_JOB_UID": str(me.pw_uid),
+       "SLURM_JOB_GID": str(me.pw_gid)}
+sys.exit(sja.main(["--config", sys.argv[2]], env=env))
+"""
+
+
+@pytest.mark.parametrize("mode", ["read", "cleanup"])
+def test_hook_ends_soon_after_its_budget_even_if_io_hangs(sja, tmp_path, mode):
+    """The whole run is bounded: a child stuck reading a user's file is killed (it used to be
+    waited for forever once the budget ran out), and clean-up that blocks after the budget
+    ran out can't keep the hook (and the node's epilog) running: it exits 0 soon after."""
+    import subprocess
+    import time
+
+    spool = tmp_path / "spool"
+    (spool / "31").mkdir(parents=True)
+    (spool / "31" / "env").write_bytes(b"A=1\0")
+    conf = tmp_path / "conf"
+    conf.write_text("SLURM_JOB_ARCHIVE_ROOT=%s\nSLURM_JOB_ARCHIVE_SPOOL=%s\n"
+                    "SLURM_JOB_ARCHIVE_TIMEOUT=0.25\nSLURM_JOB_ARCHIVE_LOG_FILE=%s\n"
+                    % (tmp_path / "archive", spool, tmp_path / "log"))
+    pidfile = tmp_path / "hung.pid"
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run([sys.executable, "-c", _HANG_RUNNER, str(SLURM_DIR /
+                            "slurm_job_archive.py"), str(conf), str(pidfile), mode],
+                           capture_output=True, text=True, timeout=12)
+    finally:
+        if pidfile.exists():
+            hung = int(pidfile.read_text())
+            try:
+                os.kill(hung, 9)  # whatever the outcome, don't leave it behind
+                leftover = True
+            except ProcessLookupError:
+                leftover = False
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 6  # budget 1 s + grace
+    assert "gave up after 1 s" in (tmp_path / "log").read_text()
+    if mode == "read":
+        assert not leftover, "the reader child was left running"
