@@ -353,11 +353,71 @@ def open_root_dir(path):
         os.fchown(fd, 0, 0)
     if stat.S_IMODE(st.st_mode) != ROOT_MODE:
         os.fchmod(fd, ROOT_MODE)
+    if _was_open(st):
+        _take_back_root(fd, path)
     return fd
 
 
-def open_user_dir(root_fd, user, gid):
-    """<root>/<user>: root:<gid> 0750 so the user can read but never create or swap entries."""
+def _was_open(st):
+    """True if someone but root could create or swap entries in this directory so far."""
+    return st.st_uid != 0 or bool(stat.S_IMODE(st.st_mode) & 0o022)
+
+
+def _take_back_root(root_fd, path):
+    """The archive root was writable by others: drop anything but directories from it, and
+    take back every folder in it that others could write (see _purge_planted)."""
+    for name in os.listdir(root_fd):
+        try:
+            st = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or not valid_user(name):
+                LOG.warning("removing %r from archive root %s (it was writable by others)" % (
+                    name, path))
+                _remove_tree_at(root_fd, name)
+                continue
+            if not _was_open(st):
+                continue
+            try:
+                pw = pwd.getpwnam(name)
+                uid, gid, mode = pw.pw_uid, pw.pw_gid, USER_DIR_MODE
+            except KeyError:
+                uid, gid, mode = -1, 0, 0o700
+            fd = os.open(name, O_DIR, dir_fd=root_fd)
+            try:
+                os.fchown(fd, 0, gid)
+                os.fchmod(fd, mode)
+                _purge_planted(fd, uid, os.path.join(path, name))
+            finally:
+                os.close(fd)
+        except OSError as e:
+            LOG.warning("archive root %s: cannot take back %r: %s" % (path, name, e))
+
+
+def _purge_planted(dir_fd, uid, where):
+    """A folder others could write until now (it is root's now): remove every entry but
+    plain files of `uid` with a single name. Symlinks, FIFOs, sockets, directories, hard
+    links and other owners' files may have been planted for root, or for the log agent that
+    reads <root>/*/* as root, to follow or hang on."""
+    planted = []
+    for name in os.listdir(dir_fd):  # decide on one snapshot (removals change link counts)
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == uid):
+            planted.append(name)
+    for name in planted:
+        LOG.warning("removing %r from %s (planted while others could write there)" % (
+            name, where))
+        try:
+            _remove_tree_at(dir_fd, name)
+        except (OSError, RecursionError) as e:
+            LOG.warning("%s: cannot remove %r: %s" % (where, name, e))
+
+
+def open_user_dir(root_fd, user, gid, uid=None):
+    """<root>/<user>: root:<gid> 0750 so the user can read but never create or swap entries.
+    A folder others could write so far (the seed's user-owned layout) is taken back and
+    emptied of anything but the user's plain files."""
     try:
         os.mkdir(user, USER_DIR_MODE, dir_fd=root_fd)
     except FileExistsError:
@@ -372,6 +432,8 @@ def open_user_dir(root_fd, user, gid):
         os.fchown(fd, 0, gid)
     if stat.S_IMODE(st.st_mode) != USER_DIR_MODE:
         os.fchmod(fd, USER_DIR_MODE)
+    if _was_open(st):
+        _purge_planted(fd, -1 if uid is None else uid, user)
     return fd
 
 
@@ -727,7 +789,7 @@ def _archive(settings, job, staged_env, limit, timeout, t0):
     written = []
     root_fd = open_root_dir(settings["SLURM_JOB_ARCHIVE_ROOT"])
     try:
-        user_fd = open_user_dir(root_fd, job.user, job.primary_gid)
+        user_fd = open_user_dir(root_fd, job.user, job.primary_gid, job.uid)
         try:
             for suffix in sorted(files):
                 try:

@@ -300,7 +300,13 @@ def jobs(cluster):
     j = ids["planted"]
     c.as_user("ln", "-s", "/etc/shadow", str(legacy / ("job_%s.out" % j)))
     c.as_user("ln", "-s", "/etc/passwd", str(legacy / ("job_%s.sh" % j)))
-    c.as_user("mkdir", str(legacy / ("job_%s.env" % j)))  # cannot be replaced: logged, not fatal
+    c.as_user("mkdir", str(legacy / ("job_%s.env" % j)))
+    # ... and entries no job will ever replace, for root (or the log agent) to follow later
+    c.as_user("ln", "-s", "/etc/shadow", str(legacy / "job_999999.out"))
+    c.as_user("mkfifo", str(legacy / "job_999998.out"))
+    c.as_user("ln", str(c.work / "ok.sh"), str(legacy / "job_999997.sh"))  # a hard link
+    c.as_user("mkdir", str(legacy / "job_999996.err"))
+    c.as_user("ln", "-s", "/etc", str(legacy / "job_999996.err" / "etc"))
     c.shadow_before = (hashlib.sha256(pathlib.Path("/etc/shadow").read_bytes()).hexdigest(),
                        os.stat("/etc/shadow"))
     c.passwd_before = hashlib.sha256(pathlib.Path("/etc/passwd").read_bytes()).hexdigest()
@@ -391,12 +397,11 @@ def test_archive_layout_owners_and_modes(cluster, jobs):
     # the seed's user-owned folder was taken back: root-owned, readable by the user's group
     assert stat.S_ISDIR(st.st_mode)
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, c.gid, 0o750)
+    # nothing planted while the folder was the user's is left (links, FIFOs, directories,
+    # hard links): every entry is a private regular file with one name
     for p in (c.archive / USER).iterdir():
-        if p.is_dir() and not p.is_symlink():
-            continue  # the planted directory (see test_premade_links_in_archive...)
-        if p.is_symlink():
-            continue
         _assert_private(c, p)
+        assert os.lstat(p).st_nlink == 1, p
         assert re.fullmatch(r"job_\d+(_\d+)?\.(sh|env|out|err)", p.name), p.name
     # the user can read their archive but can't create or swap entries in it
     r = c.as_user("cat", str(_archived(c, "job_%s" % jobs["ok"], ".out")))
@@ -491,8 +496,12 @@ def test_premade_links_in_archive_are_replaced_not_followed(cluster, jobs):
     _assert_private(c, out)  # a regular file now, not the planted link
     assert out.read_text() == "hello from %s\nwarning on stderr\n" % j
     assert _archived(c, "job_%s" % j, ".sh").read_text() == SCRIPT_OK
-    # a planted directory can't be replaced: logged, the job and node unaffected
-    assert "cannot write job_%s.env" % j in _log(c)
+    # the planted directory was removed when the folder was taken back
+    _assert_private(c, _archived(c, "job_%s" % j, ".env"))
+    assert not any((c.archive / USER / n).exists() or (c.archive / USER / n).is_symlink()
+                   for n in ("job_999999.out", "job_999998.out", "job_999997.sh",
+                             "job_999996.err"))
+    assert (c.work / "ok.sh").read_text() == SCRIPT_OK  # only the extra name went
     assert _shadow_leaked(c) is None
 
 

@@ -330,3 +330,38 @@ def test_hook_ends_soon_after_its_budget_even_if_io_hangs(sja, tmp_path, mode):
     assert "gave up after 1 s" in (tmp_path / "log").read_text()
     if mode == "read":
         assert not leftover, "the reader child was left running"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)")
+def test_taking_back_an_archive_root_others_could_write_drops_what_they_planted(sja, tmp_path):
+    """An archive root (or user folder) that was not root's: links, FIFOs, other people's
+    files and directories in it are removed (the log agent reads <root>/*/* as root), plain
+    files of the folder's user are kept."""
+    import stat as st_
+
+    root = tmp_path / "archive"
+    root.mkdir()
+    (root / "evil").symlink_to("/etc")
+    os.mkfifo(root / "fifo")
+    stranger = root / "no-such-user-xyz"
+    stranger.mkdir()
+    (stranger / "job_1.out").symlink_to("/etc/shadow")
+    (stranger / "job_2.out").write_text("forged")
+    mine = root / "root"  # uid 0's folder, created by uid 1 while the root was open
+    mine.mkdir()
+    (mine / "job_3.out").write_text("has two names")
+    (mine / "job_4.out").write_text("forged by uid 1")
+    os.link(mine / "job_3.out", mine / "job_5.out")  # two names: both dropped
+    (mine / "job_6.out").write_text("kept too")
+    for p in (root, stranger, mine, mine / "job_4.out", stranger / "job_2.out"):
+        os.chown(p, 1, 1, follow_symlinks=False)
+    root.chmod(0o777)
+    fd = sja.open_root_dir(str(root))
+    os.close(fd)
+    st = os.stat(root)
+    assert (st.st_uid, st.st_gid, st_.S_IMODE(st.st_mode)) == (0, 0, 0o755)
+    assert sorted(os.listdir(root)) == ["no-such-user-xyz", "root"]
+    assert os.listdir(stranger) == []
+    assert os.stat(stranger).st_uid == 0 and st_.S_IMODE(os.stat(stranger).st_mode) == 0o700
+    assert sorted(os.listdir(mine)) == ["job_6.out"]
+    assert os.stat(mine).st_uid == 0
