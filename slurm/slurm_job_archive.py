@@ -42,8 +42,12 @@ DEFAULTS = {
     "SLURM_JOB_ARCHIVE_SPOOL": "/run/slurm-job-archive",
     # cap for each archived file (.out, .err, .sh, .env); larger files keep head and tail
     "SLURM_JOB_ARCHIVE_MAX_BYTES": str(10 * 1024 * 1024),
-    # environment variable names whose values are replaced; empty disables redaction
-    "SLURM_JOB_ARCHIVE_REDACT": "*PASSWORD*,*PASSWD*,*SECRET*,*TOKEN*,*KEY*,*CREDENTIAL*",
+    # environment variable names whose values are replaced (shell patterns, any case; a
+    # leading ! excepts names: Slurm's own harmless *KEY* variables); empty: no redaction
+    "SLURM_JOB_ARCHIVE_REDACT": ("*PASSWORD*,*PASSWD*,*PASSPHRASE*,*_PASS,*_PWD,SSHPASS,"
+                                 "*SECRET*,*TOKEN*,*KEY*,*CREDENTIAL*,*JWT*,*_PAT,"
+                                 "*CONNECTION_STRING*,*AUTHORIZATION*,*COOKIE*,"
+                                 "!SLURM_WCKEY,!SLURM_PMI_KVS_*DUP_KEYS,!SLURM_PMI2_PPKEY"),
     "SLURM_JOB_ARCHIVE_RETENTION_DAYS": "30",
     "SLURM_JOB_ARCHIVE_SCONTROL": "/usr/bin/scontrol",
     # slurm.conf for scontrol; empty: SLURM_CONF from slurmd's hook environment, else default
@@ -172,8 +176,16 @@ def parse_redact_patterns(text):
 
 
 def is_secret(name, patterns):
+    """name matches a pattern and no !exception (case-insensitive shell patterns)."""
     upper = name.upper()
-    return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns)
+    hit = False
+    for p in patterns:
+        if p.startswith("!"):
+            if fnmatch.fnmatchcase(upper, p[1:].upper()):
+                return False
+        elif not hit:
+            hit = fnmatch.fnmatchcase(upper, p.upper())
+    return hit
 
 
 def parse_environ(data):
@@ -205,16 +217,20 @@ def parse_statesave_environment(data):
 _HOOK_VARS = {"SLURM_SCRIPT_CONTEXT"}
 
 
+def _escape(text):
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def format_env(entries, patterns):
-    """Sorted NAME=value lines, secrets redacted, newlines escaped as \\n (one var per line)."""
+    """Sorted NAME=value lines, secrets redacted, newlines escaped as \\n in names and
+    values (one var per line)."""
     lines = []
     for name, value in sorted(entries, key=lambda e: e[0]):
         if name in _HOOK_VARS:
             continue
         if is_secret(name, patterns):
             value = REDACTED
-        value = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-        lines.append("%s=%s\n" % (name, value))
+        lines.append("%s=%s\n" % (_escape(name), _escape(value)))
     return "".join(lines).encode("utf-8", "replace")
 
 

@@ -317,7 +317,8 @@ def jobs(cluster):
     ids["large"] = c.sbatch("-o", "large_%j.out", "large.sh")
     ids["secret"] = c.sbatch("-o", "secret_%j.out", "ok.sh", env={
         "DB_PASSWORD": "hunter2-db", "MY_API_TOKEN": "tok-123456", "AZURE_CLIENT_SECRET": "azs",
-        "SSH_KEY_PASSPHRASE": "kp", "PLAIN_SETTING": "plain-visible"})
+        "SSH_KEY_PASSPHRASE": "kp", "PLAIN_SETTING": "plain-visible", "DB_PASS": "dbp-1",
+        "GH_PAT": "ghp-abc"})  # (SLURM_JWT would switch sbatch to JWT auth)
     ids["stdout_link"] = c.sbatch("-o", "linked_%j.out", "link.sh")
     ids["dir_link"] = c.sbatch("-o", "d/shadow", "dirlink.sh")
     ids["array"] = c.sbatch("-a", "1-3", "-o", "arr_%A_%a.out", "array.sh")
@@ -449,11 +450,16 @@ def test_large_output_is_capped_with_marker(cluster, jobs):
 def test_secrets_are_redacted(cluster, jobs):
     c, j = cluster, jobs["secret"]
     env = _archived(c, "job_%s" % j, ".env").read_text()
-    for name in ("DB_PASSWORD", "MY_API_TOKEN", "AZURE_CLIENT_SECRET", "SSH_KEY_PASSPHRASE"):
+    for name in ("DB_PASSWORD", "MY_API_TOKEN", "AZURE_CLIENT_SECRET", "SSH_KEY_PASSPHRASE",
+                 "DB_PASS", "GH_PAT"):
         assert "%s=<redacted>\n" % name in env
-    for value in ("hunter2-db", "tok-123456", "=azs", "=kp\n"):
+    for value in ("hunter2-db", "tok-123456", "=azs", "=kp\n", "dbp-1", "ghp-abc"):
         assert value not in env
     assert "PLAIN_SETTING=plain-visible\n" in env
+    # Slurm's own variables stay visible
+    slurm_vars = [l for l in env.splitlines() if l.startswith("SLURM_") and
+                  not l.startswith("SLURM_JWT=")]
+    assert len(slurm_vars) > 10 and not [l for l in slurm_vars if "<redacted>" in l]
 
 
 def _shadow_leaked(c):

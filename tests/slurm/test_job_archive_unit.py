@@ -365,3 +365,35 @@ def test_taking_back_an_archive_root_others_could_write_drops_what_they_planted(
     assert os.stat(stranger).st_uid == 0 and st_.S_IMODE(os.stat(stranger).st_mode) == 0o700
     assert sorted(os.listdir(mine)) == ["job_6.out"]
     assert os.stat(mine).st_uid == 0
+
+
+def test_default_redaction_covers_common_secret_names(sja):
+    pats = sja.parse_redact_patterns(sja.DEFAULTS["SLURM_JOB_ARCHIVE_REDACT"])
+    for secret in ("DB_PASS", "MYSQL_PASS", "LDAP_PASS", "SSHPASS", "DB_PWD", "GPG_PASSPHRASE",
+                   "OPENAI_API_KEY", "my_apikey", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                   "AZURE_CLIENT_SECRET", "AZURE_STORAGE_CONNECTION_STRING", "GITHUB_TOKEN",
+                   "GH_PAT", "AZURE_DEVOPS_PAT", "HTPASSWD", "ROOT_PASSWD", "SLURM_JWT",
+                   "HTTP_AUTHORIZATION", "SESSION_COOKIE", "GOOGLE_APPLICATION_CREDENTIALS"):
+        assert sja.is_secret(secret, pats), secret
+    # names Slurm sets or reads (from its binaries' strings), none of them secret but SLURM_JWT
+    for plain in ("SLURM_WCKEY", "SLURM_PMI_KVS_DUP_KEYS", "SLURM_PMI_KVS_NO_DUP_KEYS",
+                  "SLURM_PMI2_PPKEY", "SLURM_MUNGE_AUTH_FAIL_TEST", "SLURM_JOB_ID",
+                  "SLURM_JOB_NAME", "SLURM_JOB_PARTITION", "SLURM_SUBMIT_DIR", "SLURM_TASK_PID",
+                  "SLURM_STEP_ID", "SLURM_CPUS_ON_NODE", "SLURM_TOPOLOGY_ADDR_PATTERN",
+                  "SLURM_CLUSTER_NAME", "SLURM_ARRAY_TASK_ID", "SPANK_X", "PMIX_RANK",
+                  "PWD", "OLDPWD", "HOME", "PATH", "PASSENGER_ROOT", "COMPASS_HOME",
+                  "SSH_AUTH_SOCK", "XAUTHORITY", "LD_LIBRARY_PATH"):
+        assert not sja.is_secret(plain, pats), plain
+
+
+def test_exceptions_in_redaction_patterns(sja):
+    pats = sja.parse_redact_patterns("*KEY*, !SLURM_*KEY*")
+    assert sja.is_secret("API_KEY", pats) and not sja.is_secret("SLURM_WCKEY", pats)
+    assert not sja.is_secret("ANYTHING", sja.parse_redact_patterns("!X*"))
+
+
+def test_env_names_with_newlines_cannot_forge_lines(sja):
+    """execve allows any byte but NUL in a name: a newline there would forge a line."""
+    entries = sja.parse_environ(b"A\nSLURM_JOB_USER=bob\0B\r=x\\y\0")
+    text = sja.format_env(entries, []).decode()
+    assert text.splitlines() == ["A\\nSLURM_JOB_USER=bob", "B\\r=x\\\\y"]
