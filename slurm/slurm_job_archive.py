@@ -5,7 +5,7 @@
     <root>/<user>/job_<arrayjobid>_<taskid>.{sh,env,out,err} array tasks
 
 Hooks (see slurm/README.md):
-  Prolog   (root, compute node)   creates a per-job staging directory owned by the job user
+  Prolog   (root, compute node)   creates a per-job staging file owned by the job user
   TaskProlog (job user, node)      task_prolog.sh drops the task's environment into it
   Epilog   (root, compute node)   on the job's batch host: fetches the script from slurmctld,
                                    reads the staged environment and the job's stdout/stderr
@@ -691,11 +691,19 @@ def do_prolog(settings, env):
         if stat.S_IMODE(st.st_mode) != ROOT_MODE:
             os.fchmod(sfd, ROOT_MODE)
         _remove_tree_at(sfd, job.job_id)  # leftovers of a requeued run
-        os.mkdir(job.job_id, 0o700, dir_fd=sfd)
+        # <spool>/<jobid>/ is root's; the user gets the one file "env" in it, so a job can't
+        # create entries (or trees too deep to remove) on /run, only write that file
+        os.mkdir(job.job_id, ROOT_MODE, dir_fd=sfd)
         jfd = os.open(job.job_id, O_DIR, dir_fd=sfd)
         try:
-            os.fchown(jfd, job.uid, job.gid)
-            os.fchmod(jfd, 0o700)
+            os.fchmod(jfd, ROOT_MODE)
+            fd = os.open("env", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600, dir_fd=jfd)
+            try:
+                os.fchown(fd, job.uid, job.gid)
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
         finally:
             os.close(jfd)
     finally:
@@ -731,7 +739,7 @@ def do_epilog(settings, env):
     try:
         try:
             staged_env = read_as_user(os.path.join(staged, "env"), job.uid, job.gid, job.groups,
-                                      limit, timeout)
+                                      limit, timeout) or None  # empty: no TaskProlog ran
         except ArchiveError as e:
             if "no such file" not in str(e):
                 LOG.warning("job %s: staged environment not used: %s" % (job.job_id, e))

@@ -1,12 +1,12 @@
 #!/bin/sh
 # slurm-job-archive TaskProlog: runs as the job user, inside the task's environment, so the
 # environment it sees is the job's own (what the user exported before sbatch/srun, plus
-# Slurm's SLURM_* variables). It drops that environment, NUL-separated, into the staging
-# directory the root Prolog created (<spool>/<jobid>, owned by the user); the root Epilog
-# reads it back as the user and writes <archive>/<user>/job_<id>.env.
+# Slurm's SLURM_* variables). It drops that environment, NUL-separated, into the empty file
+# <spool>/<jobid>/env that the root Prolog created for the user (the directory is root's);
+# the root Epilog reads it back as the user and writes <archive>/<user>/job_<id>.env.
 #
 # slurmstepd parses a TaskProlog's stdout ("export X=Y", "print ..."): print nothing.
-# Only the first task of the first step on a node writes (set -C = O_EXCL); later tasks exit.
+# Only the first task to lock the still-empty file writes it; later tasks leave it alone.
 # Usage: TaskProlog=/path/task_prolog.sh  (optional $1: config file, for wrappers/tests)
 # Variable names are prefixed so an exported user variable of the same name is never altered.
 _sja_conf=${1:-/etc/default/slurm-job-archive}
@@ -22,9 +22,10 @@ if [ -r "$_sja_conf" ]; then
     done < "$_sja_conf"
 fi
 case ${SLURM_JOB_ID:-x} in *[!0-9]*) exit 0 ;; esac
-_sja_dir=$_sja_spool/$SLURM_JOB_ID
-if [ -d "$_sja_dir" ] && [ -w "$_sja_dir" ] && [ ! -e "$_sja_dir/env" ] && [ ! -L "$_sja_dir/env" ]; then
+_sja_env=$_sja_spool/$SLURM_JOB_ID/env
+if [ -f "$_sja_env" ] && [ -w "$_sja_env" ] && [ ! -s "$_sja_env" ]; then
     # _sja_* are shell variables, not exported: they never reach env's output.
-    (umask 077; set -C; exec /usr/bin/env -0 > "$_sja_dir/env") >/dev/null 2>&1
+    ( if [ -x /usr/bin/flock ]; then /usr/bin/flock -x 9 || exit 0; fi
+      [ -s "$_sja_env" ] || exec /usr/bin/env -0 >&9 ) 9>>"$_sja_env" >/dev/null 2>&1
 fi
 exit 0

@@ -397,3 +397,55 @@ def test_env_names_with_newlines_cannot_forge_lines(sja):
     entries = sja.parse_environ(b"A\nSLURM_JOB_USER=bob\0B\r=x\\y\0")
     text = sja.format_env(entries, []).decode()
     assert text.splitlines() == ["A\\nSLURM_JOB_USER=bob", "B\\r=x\\\\y"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, setuid)")
+def test_prolog_gives_the_user_one_file_not_a_directory(sja, tmp_path):
+    """The staging directory is on /run (a small tmpfs root's daemons need). A user-owned
+    directory there let a job create any number of entries, even a tree too deep for the
+    epilog to remove, filling /run for good. Now the user can write one pre-made file."""
+    import pwd
+    import stat as st_
+
+    nobody = pwd.getpwnam("nobody")
+    spool = tmp_path / "spool"
+    conf = tmp_path / "conf"
+    conf.write_text("SLURM_JOB_ARCHIVE_SPOOL=%s\nSLURM_JOB_ARCHIVE_LOG_FILE=%s\n" % (
+        spool, tmp_path / "log"))
+    tmp_path.chmod(0o755)
+    env = {"SLURM_SCRIPT_CONTEXT": "prolog_slurmd", "SLURM_JOB_ID": "41",
+           "SLURM_JOB_USER": "nobody", "SLURM_JOB_UID": str(nobody.pw_uid),
+           "SLURM_JOB_GID": str(nobody.pw_gid)}
+    assert sja.main(["--config", str(conf)], env=env) == 0
+    st = os.lstat(spool / "41")
+    assert (st.st_uid, st_.S_IMODE(st.st_mode)) == (0, 0o755)
+    st = os.lstat(spool / "41" / "env")
+    assert st_.S_ISREG(st.st_mode) and st.st_size == 0
+    assert (st.st_uid, st.st_gid, st_.S_IMODE(st.st_mode)) == (
+        nobody.pw_uid, nobody.pw_gid, 0o600)
+    dfd = os.open(spool / "41", os.O_RDONLY | os.O_DIRECTORY)  # tmp_path's parents are 0700
+    pid = os.fork()
+    if pid == 0:  # as the user: the file is writable, the directory is not
+        try:
+            os.setgroups([])
+            os.setresgid(nobody.pw_gid, nobody.pw_gid, nobody.pw_gid)
+            os.setresuid(nobody.pw_uid, nobody.pw_uid, nobody.pw_uid)
+            fd = os.open("env", os.O_WRONLY | os.O_APPEND, dir_fd=dfd)
+            os.write(fd, b"A=1\0")
+            try:
+                os.mkdir("d", dir_fd=dfd)
+                os._exit(1)
+            except PermissionError:
+                pass
+            os._exit(0)
+        finally:
+            os._exit(2)
+    os.close(dfd)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert (spool / "41" / "env").read_bytes() == b"A=1\0"
+    (spool / "41" / "env").write_bytes(b"")
+    # an empty file (no TaskProlog ran) means "no environment", not an empty .env
+    env.update(SLURM_SCRIPT_CONTEXT="epilog_slurmd", SLURMD_NODENAME="cn2",
+               SLURM_JOB_NODELIST="cn[1-2]")
+    assert sja.main(["--config", str(conf)], env=env) == 0
+    assert not (spool / "41").exists()
