@@ -68,6 +68,7 @@ USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
 JOBID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
 ID_RE = re.compile(r"^[0-9]{1,10}$")
 ARCHIVE_NAME_RE = re.compile(r"^job_[0-9]+(_[0-9]+)?\.(sh|env|out|err)$")
+TEMP_NAME_RE = re.compile(r"^\.job_[0-9]+(_[0-9]+)?\.(sh|env|out|err)\.[0-9]+\.tmp$")
 USER_DIR_MODE = 0o750  # root:<user's primary group>
 FILE_MODE = 0o600  # <user>:<user's primary group>
 ROOT_MODE = 0o755  # root:root
@@ -363,6 +364,9 @@ def open_root_dir(path):
     os.makedirs(path, ROOT_MODE, exist_ok=True)
     fd = os.open(path, O_DIR)  # ELOOP if the last component is a symlink
     st = os.fstat(fd)
+    if _was_open(st):
+        _lock(fd)
+        st = os.fstat(fd)
     if st.st_uid != 0 or st.st_gid != 0:
         LOG.warning("archive root %s owned by %d:%d, making it root:root" % (
             path, st.st_uid, st.st_gid))
@@ -419,8 +423,10 @@ def _purge_planted(dir_fd, uid, where):
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             continue
-        if not (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == uid):
-            planted.append(name)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and (
+                st.st_uid == uid or (st.st_uid == 0 and TEMP_NAME_RE.fullmatch(name))):
+            continue  # the user's file, or one another epilog is writing right now
+        planted.append(name)
     for name in planted:
         LOG.warning("removing %r from %s (planted while others could write there)" % (
             name, where))
@@ -444,6 +450,9 @@ def open_user_dir(root_fd, user, gid, uid=None):
             os.mkdir(user, USER_DIR_MODE, dir_fd=root_fd)
     fd = os.open(user, O_DIR, dir_fd=root_fd)
     st = os.fstat(fd)
+    if _was_open(st):  # one epilog takes it back while the others wait, then find it done
+        _lock(fd)
+        st = os.fstat(fd)
     if (st.st_uid, st.st_gid) != (0, gid):
         os.fchown(fd, 0, gid)
     if stat.S_IMODE(st.st_mode) != USER_DIR_MODE:
@@ -451,6 +460,24 @@ def open_user_dir(root_fd, user, gid, uid=None):
     if _was_open(st):
         _purge_planted(fd, -1 if uid is None else uid, user)
     return fd
+
+
+def _lock(fd, wait=2.0):
+    """Best effort exclusive flock: anyone who can read the directory can hold one, so give
+    up after `wait` seconds (and where the file system has no flock). Released on close."""
+    import fcntl
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        except OSError:
+            return False
 
 
 def write_archive_file(dir_fd, name, data, uid, gid):

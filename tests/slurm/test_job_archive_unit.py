@@ -449,3 +449,29 @@ def test_prolog_gives_the_user_one_file_not_a_directory(sja, tmp_path):
                SLURM_JOB_NODELIST="cn[1-2]")
     assert sja.main(["--config", str(conf)], env=env) == 0
     assert not (spool / "41").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)")
+def test_concurrent_takeover_spares_writes_in_progress_and_a_held_lock_only_delays(
+        sja, tmp_path):
+    """Several epilogs can find the seed's user-owned folder at once: the one taking it back
+    must not remove the temp file another is writing (root's until fchown), and a lock a
+    user holds on their folder (they can open it) delays an epilog by seconds, not forever."""
+    import fcntl
+    import time
+
+    root = tmp_path / "archive"
+    (root / "u1").mkdir(parents=True)
+    os.chown(root / "u1", 1, 1)
+    (root / "u1" / ".job_5.out.123.tmp").write_text("being written by another epilog")
+    (root / "u1" / "job_6.out").write_text("root's, but not ours: planted")
+    held = os.open(root / "u1", os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    rfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    t0 = time.monotonic()
+    ufd = sja.open_user_dir(rfd, "u1", 1, uid=1)
+    assert time.monotonic() - t0 < 4
+    os.close(ufd)
+    os.close(rfd)
+    os.close(held)
+    assert os.listdir(root / "u1") == [".job_5.out.123.tmp"]
