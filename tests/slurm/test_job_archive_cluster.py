@@ -267,6 +267,10 @@ mv d d.old; ln -s /etc d
 SCRIPT_ARRAY = """#!/bin/sh
 echo "task $SLURM_ARRAY_TASK_ID of $SLURM_ARRAY_JOB_ID"
 """
+SCRIPT_FIFO = """#!/bin/sh
+echo "soon a FIFO"
+f="fifo_$SLURM_JOB_ID.out"; rm -f "$f"; mkfifo "$f"
+"""
 INJECTED_NAME = "x BatchHost=evil UserId=root(0) BatchFlag=0 ArrayJobId=5 ArrayTaskId=7"
 NEWLINE_NAME = "n\n\n   StdOut=/etc/passwd\n   BatchFlag=0\n   UserId=root(0)"
 SCRIPT_SLEEP = """#!/bin/sh
@@ -282,7 +286,7 @@ def jobs(cluster):
     for name, text in (("ok.sh", SCRIPT_OK), ("fail.sh", SCRIPT_FAIL),
                        ("large.sh", SCRIPT_LARGE), ("link.sh", SCRIPT_STDOUT_LINK),
                        ("dirlink.sh", SCRIPT_DIR_LINK), ("array.sh", SCRIPT_ARRAY),
-                       ("sleep.sh", SCRIPT_SLEEP)):
+                       ("sleep.sh", SCRIPT_SLEEP), ("fifo.sh", SCRIPT_FIFO)):
         p = c.work / name
         p.write_text(text)
         os.chown(p, c.uid, c.gid)
@@ -324,6 +328,7 @@ def jobs(cluster):
     ids["array"] = c.sbatch("-a", "1-3", "-o", "arr_%A_%a.out", "array.sh")
     ids["cancel"] = c.sbatch("-o", "cancel_%j.out", "sleep.sh")
     # a job name is free text: key=value tokens and newlines in it must not steer the epilog
+    ids["fifo"] = c.sbatch("-o", "fifo_%j.out", "fifo.sh")
     ids["name_tokens"] = c.sbatch("-J", INJECTED_NAME, "-o", "tokens_%j.out", "ok.sh")
     ids["name_newlines"] = c.sbatch("-J", NEWLINE_NAME, "-o", "newlines_%j.out", "ok.sh")
     c.as_user("scontrol", "release", j)
@@ -610,3 +615,13 @@ def test_newlines_in_job_name_cannot_forge_fields(cluster, jobs):
     passwd = pathlib.Path("/etc/passwd").read_text()
     assert all(passwd not in p.read_text(errors="replace")
                for p in (c.archive / USER).iterdir() if p.is_file())
+
+
+def test_stdout_replaced_by_fifo_does_not_hang_the_epilog(cluster, jobs):
+    c, j = cluster, jobs["fifo"]
+    assert stat.S_ISFIFO(os.lstat(c.work / ("fifo_%s.out" % j)).st_mode)
+    assert not _archived(c, "job_%s" % j, ".out").exists()
+    assert _archived(c, "job_%s" % j, ".sh").exists()
+    assert "fifo_%s.out: not a regular file" % j in _log(c)
+    m = re.search(r"job %s: archived as .* in (\d+) ms" % j, _log(c))
+    assert m and int(m.group(1)) < 1000
