@@ -128,3 +128,21 @@ def test_rendered_bodies_are_accepted_by_azure(sim, azure, tmp_path, monkeypatch
     assert main(["plan", "--json"]) == 3
     kinds = {c["kind"] for c in json.loads(capsys.readouterr().out)["changes"]}
     assert kinds == {"association"}
+
+
+def test_a_conflict_is_skipped_and_retried_next_pass(sim, azure, capsys):
+    sim.inject("DataCollectionRuleAssociations_Create", status=409, times=1, code="Conflict",
+               message="Another operation is in progress on the resource")
+    assert main(["run", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 1, failed 0" in out and "conflict (409 Conflict" in out and "retried next pass" in out
+    assert main(["plan"]) == 3
+    assert "Plan: 1 to create" in capsys.readouterr().out
+    assert main(["run", "--once"]) == 0
+    assert main(["plan"]) == 0
+
+
+def test_a_vm_still_being_created_is_associated(sim, azure):
+    (creating,) = sim.scale(sim.cluster.vmss_ids["htc"], 3, provisioning_state="Creating")
+    assert main(["run", "--once"]) == 0
+    assert len([a for a in sim.list("association") if a["id"].lower().startswith(creating.lower() + "/")]) == NODE_DCRS
