@@ -8,9 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from azure.core.exceptions import AzureError
+
 from . import __version__
 from .apply import APPLIED, FAILED
 from .azure.clients import AzureClients, default_credential
+from .azure.errors import describe
 from .components import default_config_path, load_components
 from .errors import UserError
 from .loop import Loop, LoopTiming
@@ -163,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except AzureError as exc:  # Azure failed in a way no setting can fix: one line, not a traceback
+        print(f"error: Azure: {describe(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

@@ -14,6 +14,9 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
+from azure.core.exceptions import AzureError
+
+from .azure.errors import describe
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,9 @@ class Loop:
                 ok = self.reconcile(self.stop)
             except UserError as exc:  # permissions, a deleted workspace...: one line, retried
                 log.error("reconcile pass failed: %s", exc)
+                ok = False
+            except AzureError as exc:  # Azure's own trouble: its message is the story, not our stack
+                log.error("reconcile pass failed: Azure: %s", describe(exc))
                 ok = False
             except Exception:  # a failed pass is retried; it never kills the daemon
                 log.exception("reconcile pass failed")

@@ -146,3 +146,17 @@ def test_a_vm_still_being_created_is_associated(sim, azure):
     (creating,) = sim.scale(sim.cluster.vmss_ids["htc"], 3, provisioning_state="Creating")
     assert main(["run", "--once"]) == 0
     assert len([a for a in sim.list("association") if a["id"].lower().startswith(creating.lower() + "/")]) == NODE_DCRS
+
+
+def test_unreachable_endpoint_is_one_line(sim, azure, monkeypatch, capsys):
+    monkeypatch.setenv("ARM_ENDPOINT", "https://127.0.0.1:9")  # nothing listens there
+    assert main(["plan"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach Azure Resource Manager" in err and "ARM_ENDPOINT" in err
+
+
+def test_an_azure_failure_outside_observe_is_one_line_too(sim, azure, capsys):
+    sim.inject("Workspaces_Get", status=400, code="BadRequest", message="something Azure didn't like")
+    assert main(["plan"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "400 BadRequest: something Azure didn't like" in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
 from ..errors import UserError
 
@@ -40,6 +40,11 @@ def reading(what: str):
         raise UserError(
             f"{what}: no Azure credential ({str(exc).splitlines()[0][:200]}): run `az login`, "
             "or give the VM/pod a managed/workload identity"
+        ) from None
+    except ServiceRequestError as exc:  # after azure-core's own retries
+        raise UserError(
+            f"{what}: cannot reach Azure Resource Manager ({str(exc).splitlines()[0][:200]}): check "
+            "AZURE_CLOUD / ARM_ENDPOINT, DNS, and HTTPS_PROXY if a proxy is needed"
         ) from None
     except HttpResponseError as exc:
         fix = _FIXES.get(exc.status_code)
