@@ -38,6 +38,7 @@ class DesiredState:
     tables: tuple[Table, ...]
     rules: tuple[DataCollectionRule, ...]
     associations: tuple[Association, ...]
+    notes: tuple[str, ...] = ()  # what looks misconfigured, for the plan to show
 
 
 def table_for(component: Component, target: Target) -> Table:
@@ -84,4 +85,22 @@ def desired_state(components: tuple[Component, ...], target: Target, cluster: Cl
         # A component with both roles goes to both; a machine listed twice gets one association.
         machines = dict.fromkeys(m for role in sorted(component.roles) for m in machines_for(role, cluster))
         associations.extend(Association(m, rule.id, association_name(rule), description) for m in machines)
-    return DesiredState(tuple(tables), tuple(rules), tuple(associations))
+    return DesiredState(tuple(tables), tuple(rules), tuple(associations), _notes(components, target, cluster))
+
+
+def _notes(components: tuple[Component, ...], target: Target, cluster: Cluster) -> tuple[str, ...]:
+    """A role with no machine at all is a setting to fix, not a quiet cluster (a nodearray scaled
+    to zero still has its scale set)."""
+    roles = {role for c in components for role in c.roles}
+    notes = []
+    if Role.SCHEDULER in roles and not cluster.scheduler_vms:
+        notes.append(
+            f"no scheduler VM found (tagged ClusterName={target.cluster_name} and Name=<SCHEDULER_NODE_NAME>): "
+            "scheduler DCRs go nowhere; set VM_ID or SCHEDULER_NODE_NAME"
+        )
+    if Role.NODES in roles and not cluster.scale_sets:
+        notes.append(
+            f"no node scale set found (tagged ClusterName={target.cluster_name} and CycleCloudNodeArray): "
+            "node DCRs go nowhere; set VMSS_ID or CLUSTER_RESOURCE_GROUPS"
+        )
+    return tuple(notes)

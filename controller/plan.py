@@ -75,6 +75,7 @@ class Plan:
     in_sync: dict[str, int] = field(default_factory=dict)
     # Ours, no longer wanted, and kept because the policy doesn't delete (upsert-only, tables).
     kept: tuple[Resource, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -100,6 +101,7 @@ class Plan:
             ],
             "skipped": [{"kind": s.kind, "id": s.id, "reason": s.reason} for s in self.skipped],
             "kept": [{"kind": r.kind, "id": r.id} for r in self.kept],
+            "notes": list(self.notes),
         }
 
     def to_json(self) -> str:
@@ -125,6 +127,7 @@ class Plan:
             if n > machines_shown
         )
         lines.extend(f"  ! {s.kind} {s.id.rsplit('/', 1)[-1]}: {s.reason}" for s in self.skipped)
+        lines.extend(f"  ! {note}" for note in self.notes)
         if self.kept:
             lines.append(f"  ({len(self.kept)} resources of ours are no longer wanted: POLICY=sync would delete them)")
         counts = self.counts()
@@ -201,4 +204,4 @@ def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPol
     for changes, _, _, _ in (associations, rules, tables):
         ordered.extend(c for c in changes if c.action == DELETE)
     in_sync = {kind: n for kind, (_, _, n, _) in zip(KINDS, (tables, rules, associations))}
-    return Plan(tuple(ordered), tuple(skipped), in_sync, tuple(kept))
+    return Plan(tuple(ordered), tuple(skipped), in_sync, tuple(kept), desired.notes)

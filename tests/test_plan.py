@@ -183,3 +183,15 @@ def test_column_type_spelling_is_not_drift():
     state = desired()
     tables = tuple(dataclasses.replace(t, columns=tuple((n, k.lower()) for n, k in t.columns)) for t in state.tables)
     assert plan_changes(state, ObservedState(tables, state.rules, state.associations), POLICY).empty
+
+
+def test_a_role_with_no_machine_is_pointed_out():
+    assert plan_changes(desired(), ObservedState(), POLICY).notes == ()
+    plan = plan_changes(desired(Cluster()), ObservedState(), POLICY)
+    assert len(plan.notes) == 2
+    text = plan.render()
+    assert "! no scheduler VM found" in text and "VM_ID" in text
+    assert "! no node scale set found" in text and "VMSS_ID" in text
+    # a nodearray scaled to zero is normal: its scale set is still there
+    empty = Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", "htc", ()),))
+    assert plan_changes(desired(empty), ObservedState(), POLICY).notes == ()
