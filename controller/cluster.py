@@ -42,10 +42,6 @@ class Inventory:
     scale_sets: tuple[ScaleSetRecord, ...] = ()
 
 
-def nodearray_of(tags: dict) -> str:
-    return (tags.get(NODEARRAY_TAG) or "").rstrip("/").rsplit("/", 1)[-1]
-
-
 def find_cluster(
     inventory: Inventory,
     cluster_name: str,
@@ -79,7 +75,7 @@ def find_cluster(
     return Cluster(
         scheduler_vms=schedulers,
         scale_sets=tuple(
-            ScaleSet(s.id, s.orchestration_mode, nodearray_of(s.tags), tuple(sorted(members.get(key(s.id), []))), s.capacity)
+            ScaleSet(s.id, s.orchestration_mode, tuple(sorted(members.get(key(s.id), []))), s.capacity)
             for s in node_sets
         ),
     )

@@ -256,7 +256,6 @@ Resource = Table | DataCollectionRule | Association
 class ScaleSet:
     id: str
     orchestration_mode: str  # Uniform | Flexible
-    nodearray: str = ""
     members: tuple[str, ...] = ()  # VM ids of a Flexible scale set's instances
     capacity: int = 0  # instances of a Uniform scale set: one association covers them all
 

@@ -16,7 +16,7 @@ UNIFORM = f"{RG}/providers/Microsoft.Compute/virtualMachineScaleSets/hpc"
 FLEX = f"{RG}/providers/Microsoft.Compute/virtualMachineScaleSets/htc"
 FLEX_VMS = tuple(f"{RG}/providers/Microsoft.Compute/virtualMachines/htc_{i}" for i in range(3))
 TARGET = Target(SUB, "rg", WS, "eastus", "slurm1")
-CLUSTER = Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform", "hpc"), ScaleSet(FLEX, "Flexible", "htc", FLEX_VMS)))
+CLUSTER = Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform"), ScaleSet(FLEX, "Flexible", FLEX_VMS)))
 POLICY = PlanPolicy("slurm1")
 COMPONENTS = load_components()
 SCHEDULER_DCRS = 8  # slurmctld slurmdb slurmrestd slurmjobs jetpack jetpackd healthagent syslog
@@ -97,7 +97,7 @@ def test_unowned_resources_are_never_updated_or_deleted():
 
 def test_upsert_only_never_deletes_and_sync_deletes_only_what_we_own():
     full = desired()
-    smaller = desired(Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform", "hpc"),)))
+    smaller = desired(Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform"),)))
     observed = converged(full)
     kept = plan_changes(smaller, observed, POLICY)
     assert kept.empty and len(kept.kept) == NODE_DCRS * 3
@@ -158,7 +158,7 @@ def test_report_counts_states_after_apply_and_nodes_by_role():
         ChangeResult(c, FAILED if c.kind == "association" and c.resource.target_id.lower() == failed_vm else APPLIED)
         for c in plan.changes
     )
-    cluster = Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform", "hpc", capacity=4), ScaleSet(FLEX, "Flexible", "htc", FLEX_VMS)))
+    cluster = Cluster((SCHEDULER,), (ScaleSet(UNIFORM, "Uniform", capacity=4), ScaleSet(FLEX, "Flexible", FLEX_VMS)))
     report = summarize(plan, cluster, ApplyResult(results))
     assert report.resources[("association", "missing")] == NODE_DCRS
     assert report.resources[("association", "in_sync")] == SCHEDULER_DCRS + NODE_DCRS * 3
@@ -171,7 +171,7 @@ def test_report_counts_states_after_apply_and_nodes_by_role():
 
 def test_big_plans_name_a_few_machines_per_dcr_and_count_the_rest():
     many = tuple(f"{RG}/providers/Microsoft.Compute/virtualMachines/htc_{i}" for i in range(40))
-    state = desired(Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", "htc", many),)))
+    state = desired(Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", many),)))
     text = plan_changes(state, ObservedState(), POLICY).render()
     assert text.count("+ association slurm-log-controller-slurmd_raw_dcr  (on") == 5
     assert "+ association slurm-log-controller-slurmd_raw_dcr  ... and 35 more machines" in text
@@ -193,5 +193,5 @@ def test_a_role_with_no_machine_is_pointed_out():
     assert "! no scheduler VM found" in text and "VM_ID" in text
     assert "! no node scale set found" in text and "VMSS_ID" in text
     # a nodearray scaled to zero is normal: its scale set is still there
-    empty = Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", "htc", ()),))
+    empty = Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", ()),))
     assert plan_changes(desired(empty), ObservedState(), POLICY).notes == ()
