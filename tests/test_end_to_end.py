@@ -122,3 +122,14 @@ def test_scheduler_found_by_tag_without_vm_id(sim, azure, monkeypatch, capsys):
     scheduler = sim.cluster.scheduler_vm_id
     on_scheduler = [a for a in sim.list("association") if a["id"].lower().startswith(scheduler.lower() + "/")]
     assert len(on_scheduler) == SCHEDULER_DCRS
+
+
+def test_validate_summarises_what_would_be_managed(sim, azure, monkeypatch, capsys):
+    monkeypatch.delenv("VM_ID")
+    assert main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert "cluster:      slurm1" in out and "(the VM tagged Name=scheduler)" in out
+    assert "10 components:" in out
+    assert "slurmdb_raw_CL         slurmdb_raw_dcr        scheduler" in out
+    assert "/shared/slurm-logs/*/*" in out
+    assert sim.reads() + sim.writes() == 0  # validate reads no Azure
