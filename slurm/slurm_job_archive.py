@@ -20,6 +20,7 @@ Standard library only; settings come from a KEY=value file (default
 /etc/default/slurm-job-archive), never from the environment.
 """
 
+import contextlib
 import errno
 import fnmatch
 import os
@@ -363,18 +364,18 @@ def open_root_dir(path):
         raise ArchiveError("archive root must be absolute: %r" % path)
     os.makedirs(path, ROOT_MODE, exist_ok=True)
     fd = os.open(path, O_DIR)  # ELOOP if the last component is a symlink
-    st = os.fstat(fd)
-    if _was_open(st):
-        _lock(fd)
-        st = os.fstat(fd)
-    if st.st_uid != 0 or st.st_gid != 0:
-        LOG.warning("archive root %s owned by %d:%d, making it root:root" % (
-            path, st.st_uid, st.st_gid))
-        os.fchown(fd, 0, 0)
-    if stat.S_IMODE(st.st_mode) != ROOT_MODE:
-        os.fchmod(fd, ROOT_MODE)
-    if _was_open(st):
-        _take_back_root(fd, path)
+
+    def repair(st):
+        if st.st_uid != 0 or st.st_gid != 0:
+            LOG.warning("archive root %s owned by %d:%d, making it root:root" % (
+                path, st.st_uid, st.st_gid))
+            os.fchown(fd, 0, 0)
+        if stat.S_IMODE(st.st_mode) != ROOT_MODE:
+            os.fchmod(fd, ROOT_MODE)
+        if _was_open(st):
+            _take_back_root(fd, path)
+
+    _settle(fd, repair)
     return fd
 
 
@@ -426,8 +427,13 @@ def _purge_planted(dir_fd, uid, where):
         if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and (
                 st.st_uid == uid or (st.st_uid == 0 and TEMP_NAME_RE.fullmatch(name))):
             continue  # the user's file, or one another epilog is writing right now
-        planted.append(name)
-    for name in planted:
+        planted.append((name, st.st_ino))
+    for name, ino in planted:
+        try:  # renamed over since the snapshot (a hook that found the folder closed): keep it
+            if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_ino != ino:
+                continue
+        except FileNotFoundError:
+            continue
         LOG.warning("removing %r from %s (planted while others could write there)" % (
             name, where))
         try:
@@ -449,35 +455,58 @@ def open_user_dir(root_fd, user, gid, uid=None):
             os.unlink(user, dir_fd=root_fd)
             os.mkdir(user, USER_DIR_MODE, dir_fd=root_fd)
     fd = os.open(user, O_DIR, dir_fd=root_fd)
-    st = os.fstat(fd)
-    if _was_open(st):  # one epilog takes it back while the others wait, then find it done
-        _lock(fd)
-        st = os.fstat(fd)
-    if (st.st_uid, st.st_gid) != (0, gid):
-        os.fchown(fd, 0, gid)
-    if stat.S_IMODE(st.st_mode) != USER_DIR_MODE:
-        os.fchmod(fd, USER_DIR_MODE)
-    if _was_open(st):
-        _purge_planted(fd, -1 if uid is None else uid, user)
+
+    def repair(st):
+        if (st.st_uid, st.st_gid) != (0, gid):
+            os.fchown(fd, 0, gid)
+        if stat.S_IMODE(st.st_mode) != USER_DIR_MODE:
+            os.fchmod(fd, USER_DIR_MODE)
+        if _was_open(st):
+            _purge_planted(fd, -1 if uid is None else uid, user)
+
+    _settle(fd, repair)
     return fd
 
 
-def _lock(fd, wait=2.0):
-    """Best effort exclusive flock: anyone who can read the directory can hold one, so give
-    up after `wait` seconds (and where the file system has no flock). Released on close."""
+@contextlib.contextmanager
+def _flock(fd, exclusive, wait=2.0):
+    """Best effort flock, released on leaving: anyone who can read the directory can hold one,
+    so give up after `wait` seconds (and where the file system has no flock)."""
     import fcntl
 
     deadline = time.monotonic() + wait
+    held = False
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            held = True
+            break
         except BlockingIOError:
             if time.monotonic() > deadline:
-                return False
+                break
             time.sleep(0.02)
         except OSError:
-            return False
+            break
+    try:
+        yield held
+    finally:
+        if held:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _settle(fd, repair):
+    """A folder others could write so far is taken back by one hook at a time, under an
+    exclusive lock (`repair(st)` with the folder's state once the lock is held). Every other
+    hook waits on a shared lock before it writes: a purge decides on a snapshot of names, and
+    must not unlink a file that another hook, seeing the folder already closed, has just
+    renamed over a planted one."""
+    if _was_open(os.fstat(fd)):
+        with _flock(fd, exclusive=True):
+            repair(os.fstat(fd))
+    else:
+        with _flock(fd, exclusive=False):
+            pass
+        repair(os.fstat(fd))
 
 
 def write_archive_file(dir_fd, name, data, uid, gid):

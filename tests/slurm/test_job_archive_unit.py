@@ -475,3 +475,45 @@ def test_concurrent_takeover_spares_writes_in_progress_and_a_held_lock_only_dela
     os.close(rfd)
     os.close(held)
     assert os.listdir(root / "u1") == [".job_5.out.123.tmp"]
+
+
+def test_purge_keeps_a_file_renamed_over_a_planted_name_after_its_snapshot(sja, tmp_path, monkeypatch):
+    """Two epilogs, one user folder of the seed's layout: B takes it back and purges a planted
+    link; A, finding the folder already closed, renames its real output over that very name
+    between B's snapshot and B's unlink. A's file must survive."""
+    folder = tmp_path / "user"
+    folder.mkdir()
+    os.symlink("/etc/shadow", folder / "job_1.out")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    real_stat = os.stat
+    raced = []
+
+    def stat_then_race(name, *args, **kwargs):
+        result = real_stat(name, *args, **kwargs)
+        if name == "job_1.out" and not raced:  # B has just looked at the planted link
+            raced.append(True)
+            sja.write_archive_file(fd, "job_1.out", b"real output\n", os.getuid(), os.getgid())
+        return result
+
+    monkeypatch.setattr(os, "stat", stat_then_race)
+    try:
+        sja._purge_planted(fd, os.getuid(), str(folder))
+    finally:
+        monkeypatch.undo()
+        os.close(fd)
+    assert raced and (folder / "job_1.out").read_bytes() == b"real output\n"
+    assert not (folder / "job_1.out").is_symlink()
+
+
+def test_purge_still_removes_what_was_planted(sja, tmp_path):
+    folder = tmp_path / "user"
+    folder.mkdir()
+    os.symlink("/etc/shadow", folder / "job_2.out")
+    os.mkfifo(folder / "job_3.err")
+    (folder / "job_4.out").write_text("mine\n")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        sja._purge_planted(fd, os.getuid(), str(folder))
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in folder.iterdir()) == ["job_4.out"]
