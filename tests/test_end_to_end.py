@@ -133,3 +133,14 @@ def test_validate_summarises_what_would_be_managed(sim, azure, monkeypatch, caps
     assert "slurmdb_raw_CL         slurmdb_raw_dcr        scheduler" in out
     assert "/shared/slurm-logs/*/*" in out
     assert sim.reads() + sim.writes() == 0  # validate reads no Azure
+
+
+def test_sync_deletes_owned_tables_only_when_allowed(sim, azure, monkeypatch):
+    assert main(["run", "--once"]) == 0
+    config = config_without("dmesg")
+    monkeypatch.setenv("POLICY", "sync")
+    monkeypatch.setenv("ALLOW_TABLE_DELETE", "true")
+    assert main(["run", "--once", "--config", str(config)]) == 0
+    assert sim.get(f"{WS}/tables/dmesg_raw_CL") is None  # a long-running delete, waited for
+    assert sim.get(f"{WS}/tables/syslog_raw_CL") is not None
+    assert main(["plan", "--config", str(config)]) == 0
