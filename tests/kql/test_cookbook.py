@@ -7,17 +7,7 @@ import re
 
 import pytest
 
-from tests.kql.workspace import archive, build, doc_queries
-
-
-@pytest.fixture(scope="module")
-def ws():
-    return build()
-
-
-@pytest.fixture(scope="module")
-def doc():
-    return doc_queries()
+from tests.kql.workspace import archive
 
 
 def with_let(query, name, value):

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.kql.workspace import (SCHEDULER, SMALL_MAX_BYTES, archive, build, doc_queries,
+from tests.kql.workspace import (SCHEDULER, SMALL_MAX_BYTES, archive,
                                  shim_leading_column_parse, split_statements)
 
 # The seed queries, verbatim from cyclecloud-slurm-log-collection.md.
@@ -59,16 +59,6 @@ syslog_raw_CL
 
 SEED_DOC_NAME = "cyclecloud-slurm-log-collection.md"
 SECRETS = ("hunter2-db", "tok-123456", "azs-0123456789")
-
-
-@pytest.fixture(scope="module")
-def ws():
-    return build()
-
-
-@pytest.fixture(scope="module")
-def doc():
-    return doc_queries()
 
 
 @pytest.fixture(scope="module")
