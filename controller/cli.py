@@ -101,7 +101,7 @@ def cmd_run(args, settings) -> int:
 
     def one_pass(stop) -> bool:
         done, report = _measured_pass(reconciler, metrics, stop)
-        log.info("%s %s", done.plan.render().splitlines()[0], report.line())
+        log.info("%s %s", done.plan.headline(), report.line())
         for result in done.result.results:
             if result.outcome != APPLIED:
                 level = logging.WARNING if result.outcome == FAILED else logging.INFO

@@ -13,7 +13,7 @@ from .azure.tables import TableAdapter
 from .azure.workspace import Workspace, get_workspace
 from .cluster import find_cluster
 from .plan import ObservedState
-from .resources import Cluster, key, rule_id
+from .resources import Cluster, key
 from .settings import Settings
 
 
@@ -38,23 +38,22 @@ def observe_workspace(clients: AzureClients, settings: Settings) -> Workspace:
     return get_workspace(clients.log_analytics, settings.workspace_rg, settings.workspace_name)
 
 
-def observe(adapters: Adapters, settings: Settings, rule_names: set[str]) -> tuple[Cluster, ObservedState]:
+def observe(adapters: Adapters, settings: Settings, rule_ids: set[str]) -> tuple[Cluster, ObservedState]:
     """The cluster's machines, the workspace's tables, the resource group's DCRs and the
     associations of the DCRs we want or own: every list at once, since none needs another's
     answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
     so the cost does not grow with the number of nodes, but for pages."""
-    group_id = f"/subscriptions/{settings.subscription_id}/resourceGroups/{settings.resource_group}"
-    wanted = {n.lower() for n in rule_names}
+    wanted = {key(i) for i in rule_ids}
     with ThreadPoolExecutor(max_workers=settings.apply_concurrency) as pool:
         inventory = pool.submit(adapters.compute.inventory, settings.discovery_resource_groups)
         tables = pool.submit(adapters.tables.list)
         rules = pool.submit(adapters.rules.list)
-        per_rule = [pool.submit(adapters.associations.list_by_rule, rule_id(group_id, name)) for name in sorted(rule_names)]
+        per_rule = [pool.submit(adapters.associations.list_by_rule, i) for i in sorted(rule_ids)]
         # DCRs of ours that the config no longer names: their associations too, for `sync`.
         per_rule += [
             pool.submit(adapters.associations.list_by_rule, r.id)
             for r in rules.result()
-            if r.name.lower() not in wanted and r.owner == settings.cluster_name
+            if key(r.id) not in wanted and r.owner == settings.cluster_name
         ]
         cluster = find_cluster(
             inventory.result(), settings.cluster_name, settings.scheduler_node_name, settings.vm_id, settings.compute_vmss_ids

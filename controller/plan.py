@@ -130,15 +130,17 @@ class Plan:
         lines.extend(f"  ! {note}" for note in self.notes)
         if self.kept:
             lines.append(f"  ({len(self.kept)} resources of ours are no longer wanted: POLICY=sync would delete them)")
+        return "\n".join([self.headline(), *lines])
+
+    def headline(self) -> str:
         counts = self.counts()
         in_sync = ", ".join(f"{self.in_sync.get(k, 0)} {k}" for k in KINDS)
-        header = (
+        if self.empty:
+            return f"No changes: Azure matches the configuration. In sync: {in_sync}."
+        return (
             f"Plan: {counts.get(CREATE, 0)} to create, {counts.get(UPDATE, 0)} to update, "
             f"{counts.get(DELETE, 0)} to delete. In sync: {in_sync}."
         )
-        if self.empty:
-            header = f"No changes: Azure matches the configuration. In sync: {in_sync}."
-        return "\n".join([header, *lines])
 
 
 def diff(desired: Resource, observed: Resource) -> tuple[FieldChange, ...]:

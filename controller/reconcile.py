@@ -12,7 +12,7 @@ from .components import Component
 from .desired import DesiredState, Target, desired_state
 from .observe import Adapters, observe, observe_workspace
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
-from .resources import Cluster
+from .resources import Cluster, rule_id
 from .settings import Settings
 
 REQUIRED = ("subscription_id", "resource_group", "workspace_name", "cluster_name")
@@ -57,8 +57,10 @@ class Reconciler:
         # The workspace's region doesn't change: read it once, keep passes to list calls.
         if self.workspace is None:
             self.workspace = observe_workspace(self.clients, self.settings)
-        cluster, observed = observe(self.adapters, self.settings, {c.rule for c in self.components})
-        desired = desired_state(self.components, target_for(self.settings, self.workspace.location), cluster)
+        target = target_for(self.settings, self.workspace.location)
+        rule_ids = {rule_id(target.resource_group_id, c.rule) for c in self.components}
+        cluster, observed = observe(self.adapters, self.settings, rule_ids)
+        desired = desired_state(self.components, target, cluster)
         return Pass(cluster, desired, observed, plan_changes(desired, observed, policy_for(self.settings)))
 
     def run_once(self, stop: threading.Event | None = None, on_result=None) -> Pass:
