@@ -18,6 +18,7 @@ from .plan import CREATE, DELETE, UPDATE, Change, Plan
 from .resources import Association, DataCollectionRule, key
 
 APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
+STOPPED = "shutting down"  # the detail of a change skipped because the apply was told to stop
 # Writes of a phase finish before the next phase starts: a DCR needs its table, an association its DCR.
 PHASES = (
     ("table", (CREATE, UPDATE)),
@@ -48,12 +49,20 @@ class ApplyResult:
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def left(self) -> list[Change]:
+        """The changes not started because the apply was stopped (SIGTERM, Ctrl-C)."""
+        return [r.change for r in self.results if r.outcome == SKIPPED and r.detail == STOPPED]
+
     def render(self) -> str:
-        counts = {o: sum(r.outcome == o for r in self.results) for o in (APPLIED, SKIPPED, FAILED)}
-        lines = [f"Applied {counts[APPLIED]}, skipped {counts[SKIPPED]}, failed {counts[FAILED]}."]
-        lines += [
-            f"  {r.outcome}: {r.change.describe()}: {r.detail}" for r in self.results if r.outcome != APPLIED
-        ]
+        # What a stop left undone is counted, not listed: after a cold start's Ctrl-C it can be thousands.
+        reported = [r for r in self.results if not (r.outcome == SKIPPED and r.detail == STOPPED)]
+        counts = {o: sum(r.outcome == o for r in reported) for o in (APPLIED, SKIPPED, FAILED)}
+        headline = f"Applied {counts[APPLIED]}, skipped {counts[SKIPPED]}, failed {counts[FAILED]}."
+        if self.left:
+            headline += f" Not started (stopped): {len(self.left)}."
+        lines = [headline]
+        lines += [f"  {r.outcome}: {r.change.describe()}: {r.detail}" for r in reported if r.outcome != APPLIED]
         return "\n".join(lines)
 
 
@@ -96,7 +105,7 @@ def apply_plan(
 
     def run(change: Change) -> ChangeResult:
         if stop is not None and stop.is_set():
-            return ChangeResult(change, SKIPPED, "shutting down")
+            return ChangeResult(change, SKIPPED, STOPPED)
         needed = _depends_on(change)
         if needed in broken:
             return ChangeResult(change, SKIPPED, "what it depends on failed")

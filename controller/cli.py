@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from azure.core.exceptions import AzureError
 
@@ -18,12 +19,13 @@ from .components import default_config_path, load_components
 from .errors import UserError
 from .loop import Loop, LoopTiming
 from .metrics import HealthServer, Metrics
+from .progress import LINE_EVERY, plan_then_apply, render_interrupted
 from .reconcile import REQUIRED, Pass, Reconciler, target_for
 from .render import render
 from .report import Report, summarize
 from .settings import load_settings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 log = logging.getLogger("slurm-log-controller")
 
 
@@ -38,12 +40,12 @@ def _reconciler(args, settings, metrics: Metrics | None = None) -> Reconciler:
     return Reconciler(settings, components, clients)
 
 
-def _measured_pass(reconciler: Reconciler, metrics: Metrics, stop=None) -> tuple[Pass, Report]:
-    """One pass, with its report in the metrics whatever its end."""
+def _measured_pass(metrics: Metrics, run: Callable[[Callable], Pass]) -> tuple[Pass, Report]:
+    """One pass, `run(on_result)`, with its report in the metrics whatever its end."""
     metrics.pass_started()
     started = time.time()
     try:
-        done = reconciler.run_once(stop, on_result=metrics.record_change)
+        done = run(metrics.record_change)
     except Exception:
         metrics.record_pass(None, started, ok=False)
         raise
@@ -90,17 +92,23 @@ def cmd_run(args, settings) -> int:
     reconciler = _reconciler(args, settings, metrics)
     if args.once:
         try:
-            done, report = _measured_pass(reconciler, metrics)
+            done, report = _measured_pass(metrics, lambda on_result: plan_then_apply(reconciler, on_result, args.progress_every))
+        except KeyboardInterrupt:  # Ctrl-C while reading Azure; during the apply it stops the apply
+            print("interrupted while reading Azure: nothing was changed", file=sys.stderr)
+            return EXIT_INTERRUPTED
         finally:
             if args.metrics_file:
                 metrics.write_textfile(args.metrics_file)
-        print(done.plan.render())
         print(done.result.render())
+        if done.result.left:
+            print(render_interrupted(done.plan, done.result))
         print(report.line())
+        if done.result.left:
+            return EXIT_INTERRUPTED
         return EXIT_OK if done.result.ok else EXIT_FAILED
 
     def one_pass(stop) -> bool:
-        done, report = _measured_pass(reconciler, metrics, stop)
+        done, report = _measured_pass(metrics, lambda on_result: reconciler.run_once(stop, on_result))
         log.info("%s %s", done.plan.headline(), report.line())
         for result in done.result.results:
             if result.outcome != APPLIED:
@@ -125,10 +133,26 @@ def cmd_run(args, settings) -> int:
             server.stop()
 
 
-def cmd_demo(args, settings) -> int:
+def cmd_demo(args, settings=None) -> int:
+    """The demo makes its own settings: main reads none for it (a broken .env must not break it)."""
     from .demo import run_demo
 
     return run_demo(load_components(args.config), nodes=args.nodes)
+
+
+def _at_least(minimum, number=int):
+    """An argparse type: a number no smaller than `minimum`."""
+
+    def parse(text: str):
+        try:
+            value = number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,11 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def command(name, func, help):
+    def command(name, func, help, reads_settings=True):
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--config", type=Path, default=default_config_path(), help="components file (default: the shipped config/components.yaml)")
         p.add_argument("-v", "--verbose", action="store_true", help="log HTTP calls and retries")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, reads_settings=reads_settings)
         return p
 
     command("validate", cmd_validate, "load config and settings, print what would be managed")
@@ -151,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run", cmd_run, "reconcile every RECONCILE_INTERVAL seconds until SIGTERM (or once)")
     p.add_argument("--once", action="store_true", help="one pass, then exit: 0 converged, 1 a change failed")
     p.add_argument("--metrics-file", metavar="PATH", help="with --once: write the metrics there, in node_exporter's textfile format")
-    p = command("demo", cmd_demo, "a full reconcile against the built-in Azure simulator: no Azure account needed")
-    p.add_argument("--nodes", type=int, default=4, help="nodes per nodearray in the simulated cluster")
+    p.add_argument("--progress-every", metavar="SECONDS", type=_at_least(1, float), default=LINE_EVERY,
+                   help=f"with --once, when stderr is not a terminal: seconds between progress lines (default {LINE_EVERY:.0f})")
+    p = command("demo", cmd_demo, "a full reconcile against the built-in Azure simulator: no Azure account needed", reads_settings=False)
+    p.add_argument("--nodes", type=_at_least(1), default=4, help="nodes per nodearray in the simulated cluster (at least 1)")
     return parser
 
 
@@ -162,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         # The daemon's passes are worth a line each; the SDK's HTTP chatter only when asked for.
         logging.getLogger("azure").setLevel(logging.INFO if args.verbose else logging.WARNING)
-        return args.func(args, load_settings())
+        return args.func(args, load_settings() if args.reads_settings else None)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -170,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: Azure: {describe(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -9,13 +9,24 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-from .components import Component
-from .reconcile import Reconciler
 from .azure.clients import AzureClients, default_credential
-from .settings import load_settings
+from .components import Component
+from .progress import plan_then_apply, render_interrupted
+from .reconcile import Reconciler
+from .settings import Settings
 from .simulator import ArmSimulator
 
 ZERO = "00000000-0000-0000-0000-000000000000"
+INTERRUPTED = 130  # Ctrl-C: the shell's convention, as for `run --once`
+
+
+class DemoSettings(Settings):
+    """Only the values the demo gives: no environment variable, no `.env` (a broken one in the
+    working directory, or a real deployment's settings, must not reach the simulated Azure)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return (init_settings,)
 
 
 @contextmanager
@@ -48,7 +59,7 @@ def run_demo(components: tuple[Component, ...], nodes: int = 4) -> int:
         nodearrays={"hpc": ("Uniform", nodes), "htc": ("Flexible", nodes)},
     )
     with sim.serve() as server, _environment(server.env()):
-        settings = load_settings(
+        settings = DemoSettings(
             subscription_id=ZERO,
             resource_group="slurm-rg",
             workspace_name="slurm-logs",
@@ -58,26 +69,41 @@ def run_demo(components: tuple[Component, ...], nodes: int = 4) -> int:
         )
         reconciler = Reconciler(settings, components, AzureClients(settings, default_credential(settings)))
 
-        def reconcile(title: str) -> None:
+        def reconcile(title: str) -> bool:
+            """One pass; False when Ctrl-C stopped it."""
             _step(title)
             sim.reset_calls()
-            done = reconciler.run_once()
-            print(done.plan.render())
+            done = plan_then_apply(reconciler)
             if done.plan.changes:
                 print(done.result.render())
+            if done.result.left:
+                print(render_interrupted(done.plan, done.result))
+                return False
             print(f"ARM calls: {sim.reads()} reads, {sim.writes()} writes")
+            return True
 
         print(f"Simulated Azure at {server.endpoint}: workspace slurm-logs, cluster 'demo' with a scheduler VM,")
         print(f"nodearray hpc (Uniform VMSS, {nodes} nodes) and nodearray htc (Flexible VMSS, {nodes} VMs).")
-        reconcile("1. First pass on an empty subscription: create tables, DCRs, associations")
-        reconcile("2. Second pass: nothing to do, and it costs list calls only")
-        sim.scale(cluster.vmss_ids["htc"], nodes + 2)
-        reconcile("3. CycleCloud scales htc out by 2 VMs: their associations are added")
-        rule_id = f"/subscriptions/{ZERO}/resourceGroups/slurm-rg/providers/Microsoft.Insights/dataCollectionRules/slurmd_raw_dcr"
-        edited = sim.get(rule_id)
-        edited["properties"]["dataSources"]["logFiles"][0]["filePatterns"] = ["/tmp/slurmd.log"]
-        sim.put(rule_id, edited)
-        reconcile("4. Someone edits slurmd_raw_dcr's file pattern in the portal: the drift is undone")
+
+        def scale_out() -> None:
+            sim.scale(cluster.vmss_ids["htc"], nodes + 2)
+
+        def edit_in_portal() -> None:
+            rule_id = f"/subscriptions/{ZERO}/resourceGroups/slurm-rg/providers/Microsoft.Insights/dataCollectionRules/slurmd_raw_dcr"
+            edited = sim.get(rule_id)
+            edited["properties"]["dataSources"]["logFiles"][0]["filePatterns"] = ["/tmp/slurmd.log"]
+            sim.put(rule_id, edited)
+
+        for title, before in (
+            ("1. First pass on an empty subscription: create tables, DCRs, associations", None),
+            ("2. Second pass: nothing to do, and it costs list calls only", None),
+            ("3. CycleCloud scales htc out by 2 VMs: their associations are added", scale_out),
+            ("4. Someone edits slurmd_raw_dcr's file pattern in the portal: the drift is undone", edit_in_portal),
+        ):
+            if before:
+                before()
+            if not reconcile(title):
+                return INTERRUPTED
         done = reconciler.plan()
         _step("Done")
         print(done.plan.render())

@@ -51,6 +51,13 @@ class TokenBucket:
             self._sleep(wait)
         return wait
 
+    def seconds_for(self, count: int) -> float:
+        """At least how long `count` more tokens take: those beyond the bucket's tokens (or behind
+        its debt) come at the refill rate. A progress ETA: the burst goes fast, the rest can't."""
+        with self._lock:
+            self._refill()
+            return max(0.0, count - self._tokens) / self.rate if self.rate > 0 else float("inf")
+
 
 class ArmRateLimiter:
     """One per subscription, shared by every client: a request hook for azure-core's pipeline."""
