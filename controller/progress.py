@@ -36,7 +36,7 @@ _PLURAL = {"table": "tables", "dcr": "DCRs", "association": "associations"}
 def about(seconds: float) -> str:
     if seconds < 60:
         return f"about {max(1, math.ceil(seconds))} s left"
-    minutes = math.ceil(seconds / 60)
+    minutes = round(seconds / 60)
     if minutes < 60:
         return f"about {minutes} min left"
     return f"about {minutes // 60} h {minutes % 60} min left"
@@ -112,7 +112,7 @@ class ApplyProgress:
         if self.stop.is_set():
             parts.append("interrupted" if self._closed.is_set() else "interrupted: finishing the changes in flight")
         elif self._closed.is_set():
-            parts.append(f"done in {time.monotonic() - self._started:.0f} s")
+            parts.append(f"done in {time.monotonic() - self._started:.1f} s")
         elif (eta := self.eta()) is not None:
             parts.append(about(eta))
         return ", ".join(parts)
