@@ -18,12 +18,15 @@ from .components import default_config_path, load_components
 from .errors import UserError
 from .loop import Loop, LoopTiming
 from .metrics import HealthServer, Metrics
+from .plan_output import colour_for
 from .reconcile import REQUIRED, Pass, Reconciler, target_for
 from .render import render
 from .report import Report, summarize
 from .settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT = 0, 1, 2, 3
+# `plan --detailed-exitcode`, as `terraform plan -detailed-exitcode`: 0 no changes, 1 error, 2 changes.
+TERRAFORM_ERROR, TERRAFORM_CHANGES = 1, 2
 log = logging.getLogger("slurm-log-controller")
 
 
@@ -74,15 +77,18 @@ def cmd_validate(args, settings) -> int:
 
 def cmd_render(args, settings) -> int:
     settings.require(*REQUIRED, "region")
-    written = render(load_components(args.config), target_for(settings, settings.region), Path(args.out))
+    target = target_for(settings, settings.region, settings.cluster_name)
+    written = render(load_components(args.config), target, Path(args.out))
     print(f"wrote {len(written)} files under {args.out}")
     return EXIT_OK
 
 
 def cmd_plan(args, settings) -> int:
     planned = _reconciler(args, settings).plan()
-    print(planned.plan.to_json() if args.json else planned.plan.render())
-    return EXIT_OK if planned.plan.empty else EXIT_DRIFT
+    print(planned.plan.to_json() if args.json else planned.plan.render(colour_for(sys.stdout)))
+    if planned.plan.converged:
+        return EXIT_OK
+    return TERRAFORM_CHANGES if args.detailed_exitcode else EXIT_DRIFT
 
 
 def cmd_run(args, settings) -> int:
@@ -94,10 +100,11 @@ def cmd_run(args, settings) -> int:
         finally:
             if args.metrics_file:
                 metrics.write_textfile(args.metrics_file)
-        print(done.plan.render())
+        print(done.plan.render(colour_for(sys.stdout)))
         print(done.result.render())
         print(report.line())
-        return EXIT_OK if done.result.ok else EXIT_FAILED
+        # Resources with our names that aren't ours leave the configuration not in effect.
+        return EXIT_OK if done.result.ok and not done.plan.skipped else EXIT_FAILED
 
     def one_pass(stop) -> bool:
         done, report = _measured_pass(reconciler, metrics, stop)
@@ -146,8 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     command("validate", cmd_validate, "load config and settings, print what would be managed")
     p = command("render", cmd_render, "write each DCR's and table's ARM request body, offline")
     p.add_argument("--out", required=True, help="output directory")
-    p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift")
-    p.add_argument("--json", action="store_true", help="machine-readable plan")
+    p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift or resources in the way")
+    p.add_argument("--json", action="store_true", help="machine-readable plan (format: controller/data/plan.schema.json)")
+    p.add_argument(
+        "--detailed-exitcode", action="store_true",
+        help="exit as `terraform plan -detailed-exitcode`: 0 in sync, 1 any error, 2 changes or resources in the way",
+    )
     p = command("run", cmd_run, "reconcile every RECONCILE_INTERVAL seconds until SIGTERM (or once)")
     p.add_argument("--once", action="store_true", help="one pass, then exit: 0 converged, 1 a change failed")
     p.add_argument("--metrics-file", metavar="PATH", help="with --once: write the metrics there, in node_exporter's textfile format")
@@ -157,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # terraform's scheme has one code for every error; ours tells user errors (2) from Azure's (1).
+    error, usage = (TERRAFORM_ERROR, TERRAFORM_ERROR) if "--detailed-exitcode" in argv else (EXIT_FAILED, EXIT_USAGE)
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -165,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, load_settings())
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage
     except AzureError as exc:  # Azure failed in a way no setting can fix: one line, not a traceback
         print(f"error: Azure: {describe(exc)}", file=sys.stderr)
-        return EXIT_FAILED
+        return error
     except KeyboardInterrupt:
         return 130
 

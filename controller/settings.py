@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from .errors import UserError
 
 ARM_ID_PREFIX = "/subscriptions/"
+ADOPT_UNOWNED, ADOPT_CLUSTER = "unowned", "cluster:"
 
 
 class Policy(str, Enum):
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
     )
     policy: Policy = Field(Policy.UPSERT_ONLY, description="upsert-only never deletes; sync deletes what we own and no longer want")
     allow_table_delete: bool = Field(False, description="With POLICY=sync: also delete owned tables (destroys their data)")
+    adopt: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Take over resources that carry our names but not our mark: `unowned` (no mark) "
+        "and/or `cluster:<name>` (another cluster name's), comma-separated",
+    )
     table_plan: Literal["Analytics", "Basic"] = Field("Analytics", description="Log Analytics table plan")
     table_retention_days: int | None = Field(30, ge=4, le=730, description="Interactive retention of each table, 4..730 days")
     table_total_retention_days: int | None = Field(
@@ -90,7 +96,20 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(30.0, ge=1, description="Seconds between passes of `run`")
     reconcile_jitter: float = Field(0.1, ge=0, le=0.5, description="Random +/- fraction of the interval")
 
-    _split_vmss = field_validator("vmss_id", "cluster_resource_groups", mode="before")(_split_ids)
+    _split_vmss = field_validator("vmss_id", "cluster_resource_groups", "adopt", mode="before")(_split_ids)
+
+    @field_validator("adopt")
+    @classmethod
+    def _adopt(cls, items):
+        for item in items:
+            if item != ADOPT_UNOWNED and not (item.startswith(ADOPT_CLUSTER) and item[len(ADOPT_CLUSTER):].strip()):
+                raise ValueError(f"'{item}' is neither `{ADOPT_UNOWNED}` nor `{ADOPT_CLUSTER}<name>`")
+        return items
+
+    @property
+    def adopt_owners(self) -> frozenset[str | None]:
+        """The owners whose resources ADOPT takes over: None for no mark, else cluster names."""
+        return frozenset(None if i == ADOPT_UNOWNED else i[len(ADOPT_CLUSTER):].strip() for i in self.adopt)
 
     @field_validator("vm_id", "vmss_id")
     @classmethod

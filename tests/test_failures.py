@@ -19,9 +19,9 @@ def test_missing_workspace_is_one_line_naming_it(sim, azure, monkeypatch, capsys
 
 
 def test_missing_setting(azure, monkeypatch, capsys):
-    monkeypatch.delenv("CLUSTER_NAME")
+    monkeypatch.delenv("WORKSPACE_NAME")
     assert main(["run", "--once"]) == 2
-    assert "CLUSTER_NAME is not set" in capsys.readouterr().err
+    assert "WORKSPACE_NAME is not set" in capsys.readouterr().err
 
 
 def test_bad_setting_value(azure, monkeypatch, capsys):
