@@ -74,8 +74,9 @@ def _body(body) -> str:
 
 
 class RequestLogPolicy(HTTPPolicy):
-    """One line per request: method, path, status, duration and retries. Added per call, it wraps
-    azure-core's retry policy, which counts the retries in the context (`retry_count`)."""
+    """One line per request: method, path, status, duration and retries (at -vv with both bodies,
+    in the same record so that concurrent requests don't mix). Added per call, it wraps azure-core's
+    retry policy, which counts the retries in the context (`retry_count`)."""
 
     def send(self, request):
         if not REQUESTS.isEnabledFor(logging.INFO):
@@ -84,26 +85,23 @@ class RequestLogPolicy(HTTPPolicy):
         try:
             response = self.next.send(request)
         except Exception as exc:
-            self._log(request, type(exc).__name__, started)
+            self._log(request, None, type(exc).__name__, started)
             raise
-        self._log(request, response.http_response.status_code, started)
-        if REQUESTS.isEnabledFor(logging.DEBUG):
-            http = request.http_request
-            REQUESTS.debug("request body: %s", _body(http.body) or "(none)")
-            REQUESTS.debug("response body: %s", response.http_response.text() or "(none)")
+        self._log(request, response, response.http_response.status_code, started)
         return response
 
     @staticmethod
-    def _log(request, status, started: float) -> None:
+    def _log(request, response, status, started: float) -> None:
         http = request.http_request
         path = urlsplit(http.url).path
         duration_ms = round((time.monotonic() - started) * 1000)
         retries = request.context.get("retry_count", 0)
-        REQUESTS.info(
-            "%s %s %s %d ms, %d retries", http.method, path, status, duration_ms, retries,
-            extra={"fields": {"method": http.method, "path": path, "status": status,
-                              "duration_ms": duration_ms, "retries": retries}},
-        )
+        fields = {"method": http.method, "path": path, "status": status, "duration_ms": duration_ms, "retries": retries}
+        line = f"{http.method} {path} {status} {duration_ms} ms, {retries} retries"
+        if REQUESTS.isEnabledFor(logging.DEBUG):
+            answer = response.http_response.text() if response is not None else ""
+            line += f"\n  request body: {_body(http.body) or '(none)'}\n  response body: {answer or '(none)'}"
+        REQUESTS.info("%s", line, extra={"fields": fields})
 
 
 def _reason(change: Change) -> str:
