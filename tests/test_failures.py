@@ -248,3 +248,16 @@ def test_a_hung_write_fails_only_its_change(sim, azure, monkeypatch, capsys):
     assert "failed 1" in out and sim.calls["DataCollectionRules_Create"] == 10 + 1
     (line,) = [line for line in out.splitlines() if "failed: " in line]
     assert "did not answer in time" in line and "HTTP_READ_TIMEOUT" in line
+
+
+def test_a_token_endpoint_that_never_answers_costs_two_read_timeouts(sim, azure, monkeypatch, capsys):
+    with socket.socket() as silent:  # the kernel takes the connections; nobody ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}/msi/token")
+        monkeypatch.setenv("HTTP_READ_TIMEOUT", "1")
+        started = time.monotonic()
+        assert main(["plan"]) == 2
+        assert time.monotonic() - started < 10  # azure-core's default: 300 s per read, 3 retries
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no Azure credential: tried environment" in err and "managed identity" in err

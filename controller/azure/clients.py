@@ -26,8 +26,11 @@ READ_RETRIES = 1
 
 
 def default_credential(settings: Settings) -> TokenCredential:
-    """Managed identity on the VM, workload identity on AKS, `az login` for a person."""
-    return DefaultAzureCredential(authority=settings.authority)
+    """Managed identity on the VM, workload identity on AKS, `az login` for a person. A token
+    endpoint that takes the connection and never answers must not stall for azure-core's 300 s."""
+    return DefaultAzureCredential(
+        authority=settings.authority, read_timeout=settings.http_read_timeout, retry_read=READ_RETRIES
+    )
 
 
 def pooled_transport(connections: int, connect_timeout: float, read_timeout: float) -> RequestsTransport:
