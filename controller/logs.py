@@ -17,6 +17,7 @@ from azure.core.pipeline.policies import HTTPPolicy
 
 from .apply import FAILED, ChangeResult
 from .plan import CREATE, DELETE, Change
+from .resources import Association
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REQUESTS = logging.getLogger("slurm-log-controller.requests")
@@ -97,7 +98,7 @@ class RequestLogPolicy(HTTPPolicy):
         duration_ms = round((time.monotonic() - started) * 1000)
         retries = request.context.get("retry_count", 0)
         fields = {"method": http.method, "path": path, "status": status, "duration_ms": duration_ms, "retries": retries}
-        line = f"{http.method} {path} {status} {duration_ms} ms, {retries} retries"
+        line = f"{http.method} {path} {status} {duration_ms} ms retries={retries}"
         if REQUESTS.isEnabledFor(logging.DEBUG):
             answer = response.http_response.text() if response is not None else ""
             line += f"\n  request body: {_body(http.body) or '(none)'}\n  response body: {answer or '(none)'}"
@@ -117,9 +118,8 @@ def _fields(result: ChangeResult) -> dict:
     change = result.change
     fields = {"kind": change.kind, "action": change.action, "name": change.resource.name,
               "outcome": result.outcome, "reason": _reason(change)}
-    target = getattr(change.resource, "target_id", None)
-    if target:
-        fields["target"] = target
+    if isinstance(change.resource, Association):
+        fields["target"] = change.resource.target_id
     if result.detail:
         fields["detail"] = result.detail[:DETAIL_CHARS]
     return fields

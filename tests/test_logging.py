@@ -12,7 +12,7 @@ from tests.support import RG
 from tests.test_daemon import daemon, output, wait_for  # noqa: F401  (fixture)
 
 REQUEST_LINE = re.compile(
-    r"^\S+ \S+ INFO slurm-log-controller\.requests: (GET|PUT) (/subscriptions/[^ ?]+) (\d{3}) \d+ ms, (\d+) retries$"
+    r"^\S+ \S+ INFO slurm-log-controller\.requests: (GET|PUT) (/subscriptions/[^ ?]+) (\d{3}) \d+ ms retries=(\d+)$"
 )
 SCHEDULER_DCRS, NODE_DCRS = 8, 5
 
