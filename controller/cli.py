@@ -11,11 +11,11 @@ from pathlib import Path
 from azure.core.exceptions import AzureError
 
 from . import __version__
-from .apply import APPLIED, FAILED
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
 from .components import default_config_path, load_components
 from .errors import UserError
+from .logs import configure_logging, log_changes
 from .loop import Loop, LoopTiming
 from .metrics import HealthServer, Metrics
 from .plan_output import colour_for
@@ -109,10 +109,7 @@ def cmd_run(args, settings) -> int:
     def one_pass(stop) -> bool:
         done, report = _measured_pass(reconciler, metrics, stop)
         log.info("%s %s", done.plan.headline(), report.line())
-        for result in done.result.results:
-            if result.outcome != APPLIED:
-                level = logging.WARNING if result.outcome == FAILED else logging.INFO
-                log.log(level, "%s: %s: %s", result.outcome, result.change.describe(), result.detail)
+        log_changes(log, done.result.results)
         return done.result.ok
 
     timing = LoopTiming(settings.reconcile_interval, settings.reconcile_jitter)
@@ -146,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name, func, help):
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--config", type=Path, default=default_config_path(), help="components file (default: the shipped config/components.yaml)")
-        p.add_argument("-v", "--verbose", action="store_true", help="log HTTP calls and retries")
+        p.add_argument("-v", "--verbose", action="count", default=0,
+                       help="-v: one line per Azure request (and azure-identity's warnings); -vv: with bodies")
         p.set_defaults(func=func)
         return p
 
@@ -173,10 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     error, usage = (TERRAFORM_ERROR, TERRAFORM_ERROR) if "--detailed-exitcode" in argv else (EXIT_FAILED, EXIT_USAGE)
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        # The daemon's passes are worth a line each; the SDK's HTTP chatter only when asked for.
-        logging.getLogger("azure").setLevel(logging.INFO if args.verbose else logging.WARNING)
-        return args.func(args, load_settings())
+        settings = load_settings()
+        configure_logging(args.verbose, settings.log_format)
+        return args.func(args, settings)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return usage

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9480, ge=0, le=65535, description="Port of /metrics /healthz /readyz; 0 turns them off")
     reconcile_interval: float = Field(30.0, ge=1, description="Seconds between passes of `run`")
     reconcile_jitter: float = Field(0.1, ge=0, le=0.5, description="Random +/- fraction of the interval")
+    log_format: Literal["text", "json"] = Field("text", description="text, or json: one JSON object per line (journald, Container Insights)")
+    http_connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection to Azure")
+    # ARM's own gateway gives up after about 60 s: waiting longer only stalls the pass.
+    http_read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for each read of an Azure response")
 
     _split_vmss = field_validator("vmss_id", "cluster_resource_groups", "adopt", mode="before")(_split_ids)
 

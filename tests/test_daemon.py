@@ -32,7 +32,8 @@ def daemon(sim, azure, tmp_path):
         log = open(tmp_path / f"daemon{len(procs)}.log", "w+")
         proc = subprocess.Popen(
             [sys.executable, "-m", "controller.cli", "run"],
-            env={**os.environ, "RECONCILE_INTERVAL": "1", "RECONCILE_JITTER": "0", **env},
+            # METRICS_PORT=0 (off) unless a test asks: the default 9480 may be taken on this machine.
+            env={**os.environ, "RECONCILE_INTERVAL": "1", "RECONCILE_JITTER": "0", "METRICS_PORT": "0", **env},
             stdout=log, stderr=subprocess.STDOUT, text=True,
         )
         proc.log = log

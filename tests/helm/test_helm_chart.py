@@ -176,6 +176,9 @@ def _every_setting() -> dict:
         "armWritesPerSecond": 5,
         "armReadBurst": 120,
         "armReadsPerSecond": 12.5,
+        "logFormat": "json",
+        "httpConnectTimeout": 5,
+        "httpReadTimeout": 30.5,
     }
 
 
