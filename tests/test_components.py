@@ -59,7 +59,7 @@ def test_pattern_is_derived_from_the_log_name(tmp_path):
         ("components:\n- {group: os, files: [/x/a.log], roles: [nodes], colour: red}\n", ["colour"]),
         (
             "components:\n- {group: os, files: [/x/a.log], roles: [nodes]}\n- {group: os, files: [/y/a.log], roles: [nodes]}\n",
-            ["'a'", "twice"],
+            ["components[1]", "pattern 'a'", "components[0]"],
         ),
         ("components: [\n", ["YAML"]),
     ],

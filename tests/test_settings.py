@@ -38,10 +38,10 @@ def test_vmss_rg_and_name_make_one_id(monkeypatch):
 
 
 def test_workspace_defaults_to_the_resource_group(monkeypatch):
-    s = load_settings(subscription_id=SUB, resource_group="rg", workspace_name="ws")
-    assert s.workspace_id.endswith("/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws")
+    s = load_settings(subscription_id=SUB, resource_group="rg", workspace_name="logs")
+    assert s.workspace_id.endswith("/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/logs")
     monkeypatch.setenv("WORKSPACE_RESOURCE_GROUP", "logs-rg")
-    assert "/resourceGroups/logs-rg/" in load_settings(subscription_id=SUB, workspace_name="ws").workspace_id
+    assert "/resourceGroups/logs-rg/" in load_settings(subscription_id=SUB, workspace_name="logs").workspace_id
 
 
 @pytest.mark.parametrize("cloud, endpoint, authority", [
@@ -59,7 +59,7 @@ def test_national_clouds(monkeypatch, cloud, endpoint, authority):
 
 def test_an_id_that_is_not_an_arm_id_is_refused(monkeypatch):
     monkeypatch.setenv("VM_ID", "scheduler")
-    with pytest.raises(UserError, match="VM_ID.*not an Azure resource id"):
+    with pytest.raises(UserError, match="VM_ID: .scheduler. is not a virtual machine.s resource id"):
         load_settings()
 
 
