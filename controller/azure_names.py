@@ -206,13 +206,17 @@ def table_name(value: str) -> str | None:
     return f"table name {shown(value)} is not valid: a letter, then letters, digits and '_', ending in _CL, at most 63 characters"
 
 
-def rule_name(value: str) -> str | None:
+def _rule_or_association(what: str, value: str) -> str | None:
     if RULE_OR_ASSOCIATION_RE.match(value):
         return None
-    return f"DCR name {shown(value)} is not valid: 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+    if len(value) > 64:
+        return f"{what} {shown(value)} is {len(value)} characters: Azure allows at most 64"
+    return f"{what} {shown(value)} is not valid: letters, digits, '-', '_' or '.', starting with a letter or digit"
+
+
+def rule_name(value: str) -> str | None:
+    return _rule_or_association("DCR name", value)
 
 
 def association_name(value: str) -> str | None:
-    if RULE_OR_ASSOCIATION_RE.match(value):
-        return None
-    return f"association name {shown(value)} ({len(value)} characters) is not valid: at most 64 letters, digits, '-', '_' or '.'"
+    return _rule_or_association("association name", value)

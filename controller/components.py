@@ -75,18 +75,22 @@ def default_config_path() -> Path:
     return Path(str(resources.files("controller") / "data" / "components.yaml"))
 
 
+def _not_a_file(path) -> str:
+    return "is a directory" if Path(path).is_dir() else "no such file"
+
+
 def find_config(given: Path | None = None) -> tuple[Path, str]:
     """The components file every command reads, and why that one: --config, then
     $SLURM_LOG_CONTROLLER_CONFIG, then ./config/components.yaml, then /etc/slurm-log-controller/,
     then the packaged default. A path the user names that doesn't exist is an error, not a fall-through."""
     if given is not None:
         if not Path(given).is_file():
-            raise UserError(f"--config {given}: no such file: give the path of a components file (see README, The components file)")
+            raise UserError(f"--config {given}: {_not_a_file(given)}: give the path of a components file (see README, The components file)")
         return Path(given), "given with --config"
     from_env = os.environ.get(CONFIG_ENV_VAR, "").strip()
     if from_env:
         if not Path(from_env).is_file():
-            raise UserError(f"{CONFIG_ENV_VAR}={from_env}: no such file: point it at a components file, or unset it")
+            raise UserError(f"{CONFIG_ENV_VAR}={from_env}: {_not_a_file(from_env)}: point it at a components file, or unset it")
         return Path(from_env), f"from {CONFIG_ENV_VAR}; --config not given"
     not_given = f"--config and {CONFIG_ENV_VAR} not given"
     if CHECKOUT_CONFIG.is_file():
@@ -223,12 +227,12 @@ def _pattern(entry: dict, files: tuple[str, ...], where: str, problems: list[str
         problems.append(f"{where}.pattern: {_text(given)} is not a name: write letters, digits and '_'")
         return None
     pattern = given if given is not None else derive_pattern(files[0])
-    source = "pattern" if given is not None else f"from {files[0]}"
+    source = "" if given is not None else f" (from {files[0]})"
     if names.control_character(pattern) or not pattern[:1].isascii() or not pattern[:1].isalpha() or not all(
         c.isascii() and (c.isalnum() or c == "_") for c in pattern
     ):
         fix = "set `pattern:` to a letter, then letters, digits and '_'"
-        problems.append(f"{where}: pattern {names.shown(pattern)} ({source}) cannot name a table: {fix}")
+        problems.append(f"{where}: pattern {names.shown(pattern)}{source} cannot name a table: {fix}")
         return None
     for problem in (
         names.table_name(f"{pattern}_raw_CL"),
@@ -236,7 +240,7 @@ def _pattern(entry: dict, files: tuple[str, ...], where: str, problems: list[str
         names.association_name(f"{ASSOCIATION_PREFIX}{pattern}_raw_dcr"),
     ):
         if problem:
-            problems.append(f"{where}: pattern '{pattern}' ({source}) gives {problem}: set a shorter `pattern:`")
+            problems.append(f"{where}: pattern '{pattern}'{source} does not fit Azure's names: {problem}; set a shorter `pattern:`")
             return None
     return pattern
 
@@ -273,8 +277,10 @@ def check_components(raw) -> tuple[tuple[Component, ...], list[str]]:
         return (), ["is empty: it needs a `components:` list (see README, The components file)"]
     if not isinstance(raw, dict):
         return (), [f"the top level is a {type(raw).__name__}, not a mapping: start the file with `components:`"]
-    _unknown_keys(raw, ("components",), "top level", problems)
+    meant = _unknown_keys(raw, ("components",), "top level", problems)
     entries = raw.get("components")
+    if "components" in meant and entries is None:
+        return (), problems
     if not isinstance(entries, list) or not entries:
         problems.append("components: must be a list of one or more entries (see README, The components file)")
         return (), problems
