@@ -37,45 +37,45 @@ def shown(value: str) -> str:
 
 # ---- ids and names ---------------------------------------------------------------------------
 
-GUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+GUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 def guid(value: str) -> str | None:
     """Subscription ids are GUIDs (8-4-4-4-12 hex digits)."""
-    if GUID_RE.match(value):
+    if GUID_RE.fullmatch(value):
         return None
     return f"{shown(value)} is not a GUID: use the subscription's id, like 00000000-0000-0000-0000-000000000000 (az account show --query id)"
 
 
 # types.json (common-types v2) ResourceGroupNameParameter: pattern ^[-\w\._\(\)]+$, 1..90 characters
 # (\w: Unicode letters and digits); resource-name-rules: "can't end with period".
-RESOURCE_GROUP_RE = re.compile(r"^[-\w.()]{1,90}$")
+RESOURCE_GROUP_RE = re.compile(r"[-\w.()]{1,90}")
 
 
 def resource_group(value: str) -> str | None:
-    if RESOURCE_GROUP_RE.match(value) and not value.endswith("."):
+    if RESOURCE_GROUP_RE.fullmatch(value) and not value.endswith("."):
         return None
     return f"{shown(value)} is not a resource group name: use 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'"
 
 
 # resource-name-rules, Microsoft.OperationalInsights/workspaces: 4-63 alphanumerics and hyphens,
 # starting and ending with an alphanumeric.
-WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]$")
+WORKSPACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]")
 
 
 def workspace_name(value: str) -> str | None:
-    if WORKSPACE_RE.match(value):
+    if WORKSPACE_RE.fullmatch(value):
         return None
     return f"{shown(value)} is not a Log Analytics workspace name: use 4-63 letters, digits and '-', starting and ending with a letter or digit"
 
 
 # A resource's own name inside an id: ARM splits ids on '/', and resource-name-rules warns that '#'
 # breaks URL parsing; the rest of a VM's or scale set's naming rules are Compute's to enforce.
-RESOURCE_NAME_RE = re.compile(r"^[^/\\?#%\s]{1,80}$")
+RESOURCE_NAME_RE = re.compile(r"[^/\\?#%\s]{1,80}")
 
 
 def resource_name(value: str) -> str | None:
-    if RESOURCE_NAME_RE.match(value):
+    if RESOURCE_NAME_RE.fullmatch(value):
         return None
     return f"{shown(value)} is not an Azure resource name: use 1-80 characters without spaces, '/', '\\', '?', '#' or '%'"
 
@@ -129,7 +129,7 @@ def tag_value(value: str) -> str | None:
 
 # RFC 1123 section 2.1 host names: dot-separated labels of 1-63 letters, digits and hyphens, not
 # starting or ending with a hyphen, at most 253 characters in all.
-HOST_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def host(value: str) -> str | None:
@@ -140,7 +140,7 @@ def host(value: str) -> str | None:
     except ValueError:
         pass
     name = value[:-1] if value.endswith(".") else value
-    if 0 < len(name) <= 253 and all(HOST_LABEL_RE.match(label) for label in name.split(".")):
+    if 0 < len(name) <= 253 and all(HOST_LABEL_RE.fullmatch(label) for label in name.split(".")):
         return None
     return f"{shown(value)} is not an IP address or host name"
 
@@ -196,18 +196,18 @@ def total_retention(days: int) -> str | None:
 # the simulator (controller/simulator/validation.py) models them: custom tables a letter first,
 # letters, digits and '_', ending in _CL, at most 63; DCR and association names 1-64 letters,
 # digits, '-', '_' and '.', starting with a letter or digit.
-TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,59}_CL$")
-RULE_OR_ASSOCIATION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}_CL")
+RULE_OR_ASSOCIATION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def table_name(value: str) -> str | None:
-    if TABLE_RE.match(value):
+    if TABLE_RE.fullmatch(value):
         return None
     return f"table name {shown(value)} is not valid: a letter, then letters, digits and '_', ending in _CL, at most 63 characters"
 
 
 def _rule_or_association(what: str, value: str) -> str | None:
-    if RULE_OR_ASSOCIATION_RE.match(value):
+    if RULE_OR_ASSOCIATION_RE.fullmatch(value):
         return None
     if len(value) > 64:
         return f"{what} {shown(value)} is {len(value)} characters: Azure allows at most 64"

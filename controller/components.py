@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import reprlib
 from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
@@ -166,10 +168,12 @@ COMPONENT_KEYS = {
     "description": "text",
 }
 REQUIRED_KEYS = ("group", "files", "roles")
+PATTERN_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # the stem of a table name (azure_names.table_name)
 
 
 def _text(value) -> str:
-    return names.shown(value) if isinstance(value, str) else repr(value)
+    # reprlib: a YAML alias can make a small file a huge structure
+    return names.shown(value) if isinstance(value, str) else reprlib.repr(value)
 
 
 def _unknown_keys(mapping: dict, known, where: str, problems: list[str]) -> set[str]:
@@ -228,9 +232,7 @@ def _pattern(entry: dict, files: tuple[str, ...], where: str, problems: list[str
         return None
     pattern = given if given is not None else derive_pattern(files[0])
     source = "" if given is not None else f" (from {files[0]})"
-    if names.control_character(pattern) or not pattern[:1].isascii() or not pattern[:1].isalpha() or not all(
-        c.isascii() and (c.isalnum() or c == "_") for c in pattern
-    ):
+    if not PATTERN_RE.fullmatch(pattern):
         fix = "set `pattern:` to a letter, then letters, digits and '_'"
         problems.append(f"{where}: pattern {names.shown(pattern)}{source} cannot name a table: {fix}")
         return None

@@ -170,6 +170,12 @@ BAD_CONFIGS = {
         _config(GOOD_ENTRY, "- {pattern: A, group: slurm, files: [/var/log/b.log], roles: [scheduler]}\n"),
         ["components[1]: pattern 'A' is also components[0]'s"],
     ),
+    "an alias bomb as description": (
+        "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+        + _config("- {group: os, files: [/var/log/a.log], roles: [nodes], description: *a8}\n"),
+        ["unknown key 'a0'", "components[0].description: [[[[[[", "...] is not text"],
+    ),
     "YAML syntax error": ("components: [\n", ["not valid YAML at line 2"]),
     "tab indentation": ("components:\n\t- {group: os}\n", ["not valid YAML at line 2"]),
     "python object tag": ("components: !!python/object/apply:os.system [echo hi]\n", ["not valid YAML"]),
