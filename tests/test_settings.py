@@ -1,5 +1,7 @@
 """Settings: the seed's names, derived values, and clouds (pure)."""
 
+from pathlib import Path
+
 import pytest
 
 from controller.errors import UserError
@@ -141,3 +143,8 @@ def test_something_must_name_the_cluster(monkeypatch):
             for name, value in names.items():
                 m.setenv(name, value)
             load_settings(subscription_id=SUB).require_cluster_identity()
+
+
+def test_the_example_env_file_is_valid(tmp_path):
+    (tmp_path / ".env").write_text((Path(__file__).parent.parent / ".env.example").read_text())
+    load_settings().require_cluster_identity()
