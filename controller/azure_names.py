@@ -69,15 +69,16 @@ def workspace_name(value: str) -> str | None:
     return f"{shown(value)} is not a Log Analytics workspace name: use 4-63 letters, digits and '-', starting and ending with a letter or digit"
 
 
-# A resource's own name inside an id: ARM splits ids on '/', and resource-name-rules warns that '#'
-# breaks URL parsing; the rest of a VM's or scale set's naming rules are Compute's to enforce.
-RESOURCE_NAME_RE = re.compile(r"[^/\\?#%\s]{1,80}")
+# A VM's or scale set's name inside an id: resource-name-rules gives Microsoft.Compute
+# virtualMachines and virtualMachineScaleSets 1-64 characters (Linux), and warns that '#' breaks URL
+# parsing; ARM splits ids on '/'. Compute enforces the finer rules itself.
+RESOURCE_NAME_RE = re.compile(r"[^/\\?#%\s]{1,64}")
 
 
 def resource_name(value: str) -> str | None:
     if RESOURCE_NAME_RE.fullmatch(value):
         return None
-    return f"{shown(value)} is not an Azure resource name: use 1-80 characters without spaces, '/', '\\', '?', '#' or '%'"
+    return f"{shown(value)} is not an Azure resource name: use 1-64 characters without spaces, '/', '\\', '?', '#' or '%'"
 
 
 VIRTUAL_MACHINE = ("Microsoft.Compute", "virtualMachines", "virtual machine", "az vm show -g <rg> -n <name> --query id")

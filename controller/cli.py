@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # stdout's reader left (`| head`): not an error, and no traceback at exit
+    except BrokenPipeError:  # stdout's reader left (`| head`): exit 1 quietly, not with a traceback at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except AzureError as exc:  # Azure failed in a way no setting can fix: one line, not a traceback
