@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from azure.core.exceptions import AzureError
 from . import __version__
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
-from .components import default_config_path, load_components
+from .components import find_config, load_components
 from .errors import UserError
 from .logs import configure_logging, log_changes
 from .loop import Loop, LoopTiming
@@ -56,15 +57,19 @@ def _measured_pass(reconciler: Reconciler, metrics: Metrics, stop=None) -> tuple
 
 
 def cmd_validate(args, settings) -> int:
-    components = load_components(args.config)
+    path, reason = find_config(args.config)
+    components = load_components(path)
     settings.require(*REQUIRED)
-    print(f"config:       {args.config}")
+    settings.require_cluster_identity()
+    tagged = settings.cluster_name or "<the cluster's name>"
+    cluster = settings.cluster_name or "(read by plan/run from the ClusterName tag of the VM_ID/VMSS_ID machines)"
+    print(f"config:       {path} ({reason})")
     print(f"subscription: {settings.subscription_id}")
     print(f"workspace:    {settings.workspace_name} (resource group {settings.workspace_rg})")
     print(f"DCRs in:      resource group {settings.resource_group}")
-    print(f"cluster:      {settings.cluster_name} (machines searched in: {', '.join(settings.discovery_resource_groups)})")
+    print(f"cluster:      {cluster} (machines searched in: {', '.join(settings.discovery_resource_groups)})")
     print(f"scheduler VM: {settings.vm_id or '(the VM tagged Name=' + settings.scheduler_node_name + ')'}")
-    print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + settings.cluster_name + ')'}")
+    print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + tagged + ')'}")
     print(f"policy:       {settings.policy.value}{' (tables may be deleted)' if settings.allow_table_delete else ''}")
     print(f"endpoint:     {settings.resource_manager}")
     print(f"\n{len(components)} components:")
@@ -142,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name, func, help):
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--config", type=Path, default=default_config_path(), help="components file (default: the shipped config/components.yaml)")
+        p.add_argument("--config", type=Path, help="components file (default: $SLURM_LOG_CONTROLLER_CONFIG, "
+                       "./config/components.yaml, /etc/slurm-log-controller/components.yaml, the packaged one)")
         p.add_argument("-v", "--verbose", action="count", default=0,
                        help="-v: one line per Azure request (and azure-identity's warnings); -vv: with bodies")
         p.set_defaults(func=func)
@@ -173,10 +179,16 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         settings = load_settings()
         configure_logging(args.verbose, settings.log_format)
-        return args.func(args, settings)
+        code = args.func(args, settings)
+        sys.stdout.flush()  # here, so a closed pipe is caught below rather than at exit
+        return code
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return usage
+    except BrokenPipeError:  # stdout's reader left (`| head`): exit 1 quietly, not with a traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return error
     except AzureError as exc:  # Azure failed in a way no setting can fix: one line, not a traceback
         print(f"error: Azure: {describe(exc)}", file=sys.stderr)
         return error

@@ -49,6 +49,7 @@ class Pass:
 class Reconciler:
     def __init__(self, settings: Settings, components: tuple[Component, ...], clients: AzureClients):
         settings.require(*REQUIRED)
+        settings.require_cluster_identity()
         self.settings = settings
         self.components = components
         self.clients = clients

@@ -165,7 +165,7 @@ def _every_setting() -> dict:
         "allowTableDelete": False,
         "adopt": ["unowned", "cluster:old"],
         "tablePlan": "Basic",
-        "tableRetentionDays": 60,
+        "tableRetentionDays": 30,  # Basic tables: fixed at 30 days
         "tableTotalRetentionDays": 365,
         "azureCloud": "AzureUSGovernment",
         "armEndpoint": "https://management.usgovcloudapi.net",
