@@ -16,7 +16,7 @@ from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
 from .components import find_config, load_components
 from .errors import UserError
-from .logs import configure_logging, log_changes
+from .logs import configure_logging, log_blocked, log_changes
 from .loop import Loop, LoopTiming
 from .metrics import HealthServer, Metrics
 from .plan_output import colour_for
@@ -115,6 +115,7 @@ def cmd_run(args, settings) -> int:
         done, report = _measured_pass(reconciler, metrics, stop)
         log.info("%s %s", done.plan.headline(), report.line())
         log_changes(log, done.result.results)
+        log_blocked(log, done.plan.skipped)
         return done.result.ok
 
     timing = LoopTiming(settings.reconcile_interval, settings.reconcile_jitter)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from azure.core.pipeline.policies import HTTPPolicy
 
 from .apply import FAILED, ChangeResult
-from .plan import CREATE, DELETE, Change
+from .plan import CREATE, DELETE, Change, Skip
 from .resources import Association
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -143,3 +143,11 @@ def log_changes(logger: logging.Logger, results: tuple[ChangeResult, ...], sampl
             more = len(members) - sample
             logger.log(level, "%s: ... and %d more %s %ss", outcome, more, kind, action,
                        extra={"fields": {"kind": kind, "action": action, "outcome": outcome, "more": more}})
+
+
+def log_blocked(logger: logging.Logger, skipped: tuple[Skip, ...]) -> None:
+    """Each resource with our name that isn't ours, every pass: the configuration isn't in effect
+    until someone adopts or renames it (one per table or DCR, so never many)."""
+    for skip in skipped:
+        fields = {"kind": skip.kind, "name": skip.name, "owner": skip.owner, "withheld": skip.withheld, "outcome": "blocked"}
+        logger.warning("blocked: %s %s: %s", skip.kind, skip.name, skip.reason, extra={"fields": fields})

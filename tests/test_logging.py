@@ -8,7 +8,7 @@ import re
 import signal
 
 from controller.cli import main
-from tests.support import RG
+from tests.support import RG, SUB
 from tests.test_daemon import daemon, output, wait_for  # noqa: F401  (fixture)
 
 REQUEST_LINE = re.compile(
@@ -116,3 +116,20 @@ def test_the_daemon_logs_each_failure_with_azures_reason_bounded(sim, daemon):  
         f"grant the controller's identity Monitoring Contributor on resource group {RG}" in line
         for line in failed
     )
+
+
+def test_the_daemon_logs_what_is_in_its_way_every_pass(sim, daemon):  # noqa: F811
+    """A DCR with our name and no ownership mark: a WARNING naming it and the way out, each pass."""
+    rules = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Insights/dataCollectionRules"
+    proc = daemon(LOG_FORMAT="json")
+    wait_for(lambda: sim.get(f"{rules}/dmesg_raw_dcr") is not None, timeout=30)
+    foreign = sim.get(f"{rules}/dmesg_raw_dcr")
+    foreign["tags"] = {}
+    sim.put(foreign["id"], foreign)
+    wait_for(lambda: sum('"outcome": "blocked"' in line for line in output(proc).splitlines()) >= 2, timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    blocked = [r for r in map(json.loads, output(proc).splitlines()) if r.get("outcome") == "blocked"]
+    assert all(r["level"] == "WARNING" and r["name"] == "dmesg_raw_dcr" and r["owner"] is None for r in blocked)
+    assert "ADOPT=unowned" in blocked[0]["message"] and blocked[0]["withheld"] == 0
+    assert sim.get(f"{rules}/dmesg_raw_dcr")["tags"] == {}  # left alone

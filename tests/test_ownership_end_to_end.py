@@ -34,6 +34,13 @@ def test_the_reference_env_without_cluster_name_converges(sim, azure, monkeypatc
     monkeypatch.setenv("VMSS_ID", hpc)
     monkeypatch.setenv("VMSS_RG", RG)
     monkeypatch.setenv("VMSS_NAME", hpc.rsplit("/", 1)[-1])
+    # what the reference's scripts use and the controller doesn't: accepted and ignored
+    monkeypatch.setenv("SLURMCTLD_TABLE_NAME", "slurmctld-table-name_CL")
+    monkeypatch.setenv("DCR_ID", f"{RULES}/dcr-name")
+    monkeypatch.setenv("REGION", "centralus")
+    assert main(["validate"]) == 0
+    assert "ClusterName tag" in capsys.readouterr().out
+    assert main(["render", "--out", "rendered"]) == 0
     assert main(["run", "--once"]) == 0
     # the name came from the ClusterName tag CycleCloud put on the scheduler and scale set
     assert sim.get(f"{RULES}/slurmd_raw_dcr")["tags"] == OURS

@@ -145,6 +145,11 @@ def test_something_must_name_the_cluster(monkeypatch):
             load_settings(subscription_id=SUB).require_cluster_identity()
 
 
-def test_the_example_env_file_is_valid(tmp_path):
+def test_the_example_env_file_is_valid(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("SUBSCRIPTION_ID", "CLUSTER_NAME", "VM_ID", "VMSS_ID", "VMSS_RG", "VMSS_NAME"):
+        monkeypatch.delenv(name, raising=False)
     (tmp_path / ".env").write_text((Path(__file__).parent.parent / ".env.example").read_text())
-    load_settings().require_cluster_identity()
+    settings = load_settings()
+    settings.require_cluster_identity()  # by VM_ID's tag: the example has no CLUSTER_NAME, as the reference's
+    assert settings.subscription_id == "00000000-0000-0000-0000-000000000000" and settings.cluster_name is None
