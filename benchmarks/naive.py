@@ -27,7 +27,7 @@ def main() -> int:
     workspace = observe_workspace(clients, settings)
     inventory = Adapters.connect(clients, settings).compute.inventory(settings.discovery_resource_groups)
     cluster = find_cluster(inventory, settings.cluster_name, settings.scheduler_node_name, settings.vm_id)
-    desired = desired_state(load_components(), target_for(settings, workspace.location), cluster)
+    desired = desired_state(load_components(), target_for(settings, workspace.location, cluster.name), cluster)
     rg, ws = resource_group_of(settings.workspace_id), settings.workspace_name
 
     def get(call):

@@ -140,7 +140,8 @@ def daemon_runs(world: World, interval: float, new_vms: tuple[int, ...]) -> dict
     log = open(os.path.join(world.logdir, "daemon.log"), "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller.cli", "run"],
-        env=world.env(RECONCILE_INTERVAL=str(interval), RECONCILE_JITTER="0.1", **SCALED_LIMITS),
+        # METRICS_PORT=0: no /metrics, so a process already on 9480 can't make the daemon fail.
+        env=world.env(RECONCILE_INTERVAL=str(interval), RECONCILE_JITTER="0.1", METRICS_PORT="0", **SCALED_LIMITS),
         stdout=log, stderr=subprocess.STDOUT, cwd=world.logdir,
     )
     passes = lambda: sim.calls["DataCollectionRules_ListByResourceGroup"]  # noqa: E731 one per pass

@@ -13,7 +13,7 @@ from typing import Callable
 
 from azure.core.exceptions import HttpResponseError
 
-from .azure.errors import describe
+from .azure.errors import describe, missing_permission
 from .plan import CREATE, DELETE, UPDATE, Change, Plan
 from .resources import Association, DataCollectionRule, key
 
@@ -87,6 +87,8 @@ def _outcome_of_error(change: Change, exc: HttpResponseError) -> tuple[str, str]
         return SKIPPED, "its machine is gone (scaled in before we got to it)"
     if exc.status_code == 409:
         return SKIPPED, f"conflict ({describe(exc)}); retried next pass"
+    if exc.status_code == 403:
+        return FAILED, f"{describe(exc)}; {missing_permission(exc)}"
     return FAILED, describe(exc)
 
 

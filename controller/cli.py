@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,13 +13,14 @@ from typing import Callable
 from azure.core.exceptions import AzureError
 
 from . import __version__
-from .apply import APPLIED, FAILED
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
-from .components import default_config_path, load_components
+from .components import default_config_path, find_config, load_components
 from .errors import UserError
+from .logs import configure_logging, log_blocked, log_changes
 from .loop import Loop, LoopTiming
 from .metrics import HealthServer, Metrics
+from .plan_output import colour_for
 from .progress import LINE_EVERY, plan_then_apply, render_interrupted
 from .reconcile import REQUIRED, Pass, Reconciler, target_for
 from .render import render
@@ -26,6 +28,8 @@ from .report import Report, summarize
 from .settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# `plan --detailed-exitcode`, as `terraform plan -detailed-exitcode`: 0 no changes, 1 error, 2 changes.
+TERRAFORM_ERROR, TERRAFORM_CHANGES = 1, 2
 log = logging.getLogger("slurm-log-controller")
 
 
@@ -55,15 +59,19 @@ def _measured_pass(metrics: Metrics, run: Callable[[Callable], Pass]) -> tuple[P
 
 
 def cmd_validate(args, settings) -> int:
-    components = load_components(args.config)
+    path, reason = find_config(args.config)
+    components = load_components(path)
     settings.require(*REQUIRED)
-    print(f"config:       {args.config}")
+    settings.require_cluster_identity()
+    tagged = settings.cluster_name or "<the cluster's name>"
+    cluster = settings.cluster_name or "(read by plan/run from the ClusterName tag of the VM_ID/VMSS_ID machines)"
+    print(f"config:       {path} ({reason})")
     print(f"subscription: {settings.subscription_id}")
     print(f"workspace:    {settings.workspace_name} (resource group {settings.workspace_rg})")
     print(f"DCRs in:      resource group {settings.resource_group}")
-    print(f"cluster:      {settings.cluster_name} (machines searched in: {', '.join(settings.discovery_resource_groups)})")
+    print(f"cluster:      {cluster} (machines searched in: {', '.join(settings.discovery_resource_groups)})")
     print(f"scheduler VM: {settings.vm_id or '(the VM tagged Name=' + settings.scheduler_node_name + ')'}")
-    print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + settings.cluster_name + ')'}")
+    print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + tagged + ')'}")
     print(f"policy:       {settings.policy.value}{' (tables may be deleted)' if settings.allow_table_delete else ''}")
     print(f"endpoint:     {settings.resource_manager}")
     print(f"\n{len(components)} components:")
@@ -76,15 +84,18 @@ def cmd_validate(args, settings) -> int:
 
 def cmd_render(args, settings) -> int:
     settings.require(*REQUIRED, "region")
-    written = render(load_components(args.config), target_for(settings, settings.region), Path(args.out))
+    target = target_for(settings, settings.region, settings.cluster_name)
+    written = render(load_components(args.config), target, Path(args.out))
     print(f"wrote {len(written)} files under {args.out}")
     return EXIT_OK
 
 
 def cmd_plan(args, settings) -> int:
     planned = _reconciler(args, settings).plan()
-    print(planned.plan.to_json() if args.json else planned.plan.render())
-    return EXIT_OK if planned.plan.empty else EXIT_DRIFT
+    print(planned.plan.to_json() if args.json else planned.plan.render(colour_for(sys.stdout)))
+    if planned.plan.converged:
+        return EXIT_OK
+    return TERRAFORM_CHANGES if args.detailed_exitcode else EXIT_DRIFT
 
 
 def cmd_run(args, settings) -> int:
@@ -105,15 +116,14 @@ def cmd_run(args, settings) -> int:
         print(report.line())
         if done.result.left:
             return EXIT_INTERRUPTED
-        return EXIT_OK if done.result.ok else EXIT_FAILED
+        # Resources with our names that aren't ours leave the configuration not in effect.
+        return EXIT_OK if done.result.ok and not done.plan.skipped else EXIT_FAILED
 
     def one_pass(stop) -> bool:
         done, report = _measured_pass(metrics, lambda on_result: reconciler.run_once(stop, on_result))
         log.info("%s %s", done.plan.headline(), report.line())
-        for result in done.result.results:
-            if result.outcome != APPLIED:
-                level = logging.WARNING if result.outcome == FAILED else logging.INFO
-                log.log(level, "%s: %s: %s", result.outcome, result.change.describe(), result.detail)
+        log_changes(log, done.result.results)
+        log_blocked(log, done.plan.skipped)
         return done.result.ok
 
     timing = LoopTiming(settings.reconcile_interval, settings.reconcile_jitter)
@@ -137,7 +147,8 @@ def cmd_demo(args, settings=None) -> int:
     """The demo makes its own settings: main reads none for it (a broken .env must not break it)."""
     from .demo import run_demo
 
-    return run_demo(load_components(args.config), nodes=args.nodes)
+    # Nor the config the environment or the working directory would pick: the packaged one, or --config.
+    return run_demo(load_components(args.config or default_config_path()), nodes=args.nodes)
 
 
 def _at_least(minimum, number=int):
@@ -162,16 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name, func, help, reads_settings=True):
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--config", type=Path, default=default_config_path(), help="components file (default: the shipped config/components.yaml)")
-        p.add_argument("-v", "--verbose", action="store_true", help="log HTTP calls and retries")
+        p.add_argument("--config", type=Path, help="components file (default: $SLURM_LOG_CONTROLLER_CONFIG, "
+                       "./config/components.yaml, /etc/slurm-log-controller/components.yaml, the packaged one)")
+        p.add_argument("-v", "--verbose", action="count", default=0,
+                       help="-v: one line per Azure request (and azure-identity's warnings); -vv: with bodies")
         p.set_defaults(func=func, reads_settings=reads_settings)
         return p
 
     command("validate", cmd_validate, "load config and settings, print what would be managed")
     p = command("render", cmd_render, "write each DCR's and table's ARM request body, offline")
     p.add_argument("--out", required=True, help="output directory")
-    p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift")
-    p.add_argument("--json", action="store_true", help="machine-readable plan")
+    p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift or resources in the way")
+    p.add_argument("--json", action="store_true", help="machine-readable plan (format: controller/data/plan.schema.json)")
+    p.add_argument(
+        "--detailed-exitcode", action="store_true",
+        help="exit as `terraform plan -detailed-exitcode`: 0 in sync, 1 any error, 2 changes or resources in the way",
+    )
     p = command("run", cmd_run, "reconcile every RECONCILE_INTERVAL seconds until SIGTERM (or once)")
     p.add_argument("--once", action="store_true", help="one pass, then exit: 0 converged, 1 a change failed")
     p.add_argument("--metrics-file", metavar="PATH", help="with --once: write the metrics there, in node_exporter's textfile format")
@@ -183,18 +200,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # terraform's scheme has one code for every error; ours tells user errors (2) from Azure's (1).
+    error, usage = (TERRAFORM_ERROR, TERRAFORM_ERROR) if "--detailed-exitcode" in argv else (EXIT_FAILED, EXIT_USAGE)
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        # The daemon's passes are worth a line each; the SDK's HTTP chatter only when asked for.
-        logging.getLogger("azure").setLevel(logging.INFO if args.verbose else logging.WARNING)
-        return args.func(args, load_settings() if args.reads_settings else None)
+        settings = load_settings() if args.reads_settings else None
+        configure_logging(args.verbose, settings.log_format if settings else "text")
+        code = args.func(args, settings)
+        sys.stdout.flush()  # here, so a closed pipe is caught below rather than at exit
+        return code
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return usage
+    except BrokenPipeError:  # stdout's reader left (`| head`): exit 1 quietly, not with a traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return error
     except AzureError as exc:  # Azure failed in a way no setting can fix: one line, not a traceback
         print(f"error: Azure: {describe(exc)}", file=sys.stderr)
-        return EXIT_FAILED
+        return error
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 

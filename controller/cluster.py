@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import UserError
+from .errors import SettingsError
 from .resources import Cluster, ScaleSet, key
 
 CLUSTER_TAG = "ClusterName"
@@ -42,21 +42,69 @@ class Inventory:
     scale_sets: tuple[ScaleSetRecord, ...] = ()
 
 
+def tag(tags: dict, name: str) -> str | None:
+    """Azure tag names are case-insensitive (CycleCloud's docs spell the nodearray tag two ways)."""
+    name = name.lower()
+    return next((v for k, v in (tags or {}).items() if k.lower() == name), None)
+
+
+def cluster_name_of(inventory: Inventory, vm_id: str | None, vmss_ids: list[str]) -> str:
+    """Without CLUSTER_NAME (the reference document's .env has none): the ClusterName tag that
+    CycleCloud put on the VM_ID/VMSS_ID machines. They must agree, or the cluster is ambiguous."""
+    named = {key(i) for i in [vm_id, *vmss_ids] if i}
+    found = {
+        record.id: tag(record.tags, CLUSTER_TAG)
+        for record in (*inventory.machines, *inventory.scale_sets)
+        if key(record.id) in named
+    }
+    names = sorted({n for n in found.values() if n})
+    if len(names) > 1:
+        which = ", ".join(f"{i.rsplit('/', 1)[-1]} says {n}" for i, n in found.items() if n)
+        raise SettingsError(f"the VM_ID/VMSS_ID machines belong to different clusters ({which}): set CLUSTER_NAME")
+    if not names:
+        where = ", ".join(i.rsplit("/", 1)[-1] for i in found) or "VM_ID/VMSS_ID"
+        raise SettingsError(
+            f"CLUSTER_NAME is not set and {where} carries no {CLUSTER_TAG} tag to read it from: set CLUSTER_NAME"
+        )
+    return names[0]
+
+
+def _same_cluster(inventory: Inventory, name: str, vm_id: str | None, vmss_ids: list[str]) -> None:
+    """A CLUSTER_NAME typo beside a right VM_ID would mark everything as another cluster's."""
+    named = {key(i) for i in [vm_id, *vmss_ids] if i}
+    for record in (*inventory.machines, *inventory.scale_sets):
+        tagged = tag(record.tags, CLUSTER_TAG) if key(record.id) in named else None
+        if tagged and tagged != name:
+            setting = "VMSS_ID" if record in inventory.scale_sets else "VM_ID"
+            raise SettingsError(
+                f"{setting} {record.id.rsplit('/', 1)[-1]} is tagged {CLUSTER_TAG}={tagged} but CLUSTER_NAME is {name}: "
+                "fix CLUSTER_NAME (or unset it to use the tag), or point VM_ID/VMSS_ID at this cluster's machines"
+            )
+
+
 def find_cluster(
     inventory: Inventory,
-    cluster_name: str,
+    cluster_name: str | None,
     scheduler_name: str = "scheduler",
     vm_id: str | None = None,
     vmss_ids: list[str] = (),
 ) -> Cluster:
-    def ours(tags: dict) -> bool:
-        return tags.get(CLUSTER_TAG) == cluster_name
-
+    """The cluster named `cluster_name`, or, when that is None, by the tag of the VM_ID/VMSS_ID machines."""
     explicit = {key(i) for i in vmss_ids}
-    node_sets = [s for s in inventory.scale_sets if key(s.id) in explicit or (ours(s.tags) and NODEARRAY_TAG in s.tags)]
-    missing = explicit - {key(s.id) for s in node_sets}
+    missing = explicit - {key(s.id) for s in inventory.scale_sets}
     if missing:
-        raise UserError(f"VMSS_ID {sorted(missing)[0]} not found: fix VMSS_ID, or CLUSTER_RESOURCE_GROUPS to include it")
+        raise SettingsError(f"VMSS_ID {sorted(missing)[0]} not found: fix VMSS_ID, or CLUSTER_RESOURCE_GROUPS to include it")
+    if vm_id and key(vm_id) not in {key(m.id) for m in inventory.machines}:
+        raise SettingsError(f"VM_ID {vm_id} not found: fix VM_ID, or CLUSTER_RESOURCE_GROUPS to include it")
+    name = cluster_name or cluster_name_of(inventory, vm_id, list(vmss_ids))
+    _same_cluster(inventory, name, vm_id, list(vmss_ids))
+
+    def ours(tags: dict) -> bool:
+        return tag(tags, CLUSTER_TAG) == name
+
+    node_sets = [
+        s for s in inventory.scale_sets if key(s.id) in explicit or (ours(s.tags) and tag(s.tags, NODEARRAY_TAG))
+    ]
 
     live = [m for m in inventory.machines if m.provisioning_state.lower() not in GONE]
     members: dict[str, list[str]] = {}
@@ -65,17 +113,34 @@ def find_cluster(
             members.setdefault(key(machine.scale_set), []).append(machine.id)
 
     if vm_id:
-        if key(vm_id) not in {key(m.id) for m in inventory.machines}:
-            raise UserError(f"VM_ID {vm_id} not found: fix VM_ID, or CLUSTER_RESOURCE_GROUPS to include it")
         schedulers = (vm_id,)
     else:
         schedulers = tuple(
-            m.id for m in live if ours(m.tags) and m.tags.get(HEAD_NODE_TAG) == scheduler_name and not m.scale_set
+            m.id for m in live if ours(m.tags) and tag(m.tags, HEAD_NODE_TAG) == scheduler_name and not m.scale_set
         )
     return Cluster(
+        name=name,
         scheduler_vms=schedulers,
         scale_sets=tuple(
             ScaleSet(s.id, s.orchestration_mode, tuple(sorted(members.get(key(s.id), []))), s.capacity)
             for s in node_sets
         ),
     )
+
+
+def require_machines(cluster: Cluster, needs_scheduler: bool, scheduler_name: str, searched: list[str]) -> None:
+    """A cluster name or resource group typo must not create 10 tables and 10 DCRs for a cluster
+    that isn't there: no machine at all, or no scheduler for the scheduler's logs, is an error
+    before any write. Nodes scaled to zero (or never started) are normal."""
+    groups = ", ".join(searched)
+    if not cluster.scheduler_vms and not cluster.scale_sets:
+        raise SettingsError(
+            f"no machine tagged ClusterName={cluster.name} in resource group(s) {groups}: check CLUSTER_NAME "
+            "(the cluster's name in CycleCloud) and CLUSTER_RESOURCE_GROUPS; nothing was written"
+        )
+    if needs_scheduler and not cluster.scheduler_vms:
+        raise SettingsError(
+            f"no scheduler VM of cluster {cluster.name} (tagged Name={scheduler_name}) in resource group(s) {groups}: "
+            "set VM_ID to the scheduler VM's resource id, or SCHEDULER_NODE_NAME to its CycleCloud node name; "
+            "nothing was written"
+        )

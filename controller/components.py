@@ -1,19 +1,29 @@
-"""config/components.yaml: which logs to collect, from which role, and the naming template."""
+"""config/components.yaml: which logs to collect, from which role, and the naming template.
+
+The file is checked whole before anything reads Azure: every problem is one line naming the entry
+and key (`components[3].files[0]: ...`) and the fix, all of them at once.
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
+import reprlib
+from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import azure_names as names
 from .errors import UserError
+from .resources import ASSOCIATION_PREFIX
 
-# Table names: letters, digits and underscores, at most 63 characters including "_raw_CL".
-PATTERN_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,55}$")
+CONFIG_ENV_VAR = "SLURM_LOG_CONTROLLER_CONFIG"
+CHECKOUT_CONFIG = Path("config") / "components.yaml"  # relative to the working directory: a checkout
+SYSTEM_CONFIG = Path("/etc/slurm-log-controller/components.yaml")
 
 
 class Role(str, Enum):
@@ -33,33 +43,13 @@ def derive_pattern(file_pattern: str) -> str:
     return name[: -len(".log")] if name.endswith(".log") else name
 
 
-class Component(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pattern: str = ""
+@dataclass(frozen=True)
+class Component:
+    pattern: str
     group: Group
-    files: tuple[str, ...] = Field(min_length=1)
-    roles: frozenset[Role] = Field(min_length=1)
+    files: tuple[str, ...]
+    roles: frozenset[Role]
     description: str = ""
-
-    @field_validator("files")
-    @classmethod
-    def _absolute(cls, files):
-        for f in files:
-            if not f.startswith("/"):
-                raise ValueError(f"'{f}' is not an absolute path")
-        return files
-
-    @model_validator(mode="after")
-    def _pattern(self):
-        pattern = self.pattern or derive_pattern(self.files[0])
-        if not PATTERN_RE.match(pattern):
-            raise ValueError(
-                f"pattern '{pattern}' (from {'pattern' if self.pattern else self.files[0]}) is not a valid "
-                "table name: set `pattern:` to letters, digits and underscores"
-            )
-        object.__setattr__(self, "pattern", pattern)
-        return self
 
     # The naming template of the reference document.
     @property
@@ -79,36 +69,249 @@ class Component(BaseModel):
         return f"Custom-{self.table}"
 
 
-class ComponentsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    components: tuple[Component, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique(self):
-        seen = set()
-        for c in self.components:
-            if c.pattern.lower() in seen:
-                raise ValueError(f"pattern '{c.pattern}' is used twice: each component needs its own table")
-            seen.add(c.pattern.lower())
-        return self
+# ---- where the config comes from -------------------------------------------------------------
 
 
 def default_config_path() -> Path:
+    """The packaged config (controller/data/components.yaml, a symlink to config/components.yaml)."""
     return Path(str(resources.files("controller") / "data" / "components.yaml"))
 
 
-def load_components(path: Path | None = None) -> tuple[Component, ...]:
-    path = path or default_config_path()
+def _not_a_file(path) -> str:
+    return "is a directory" if Path(path).is_dir() else "no such file"
+
+
+def find_config(given: Path | None = None) -> tuple[Path, str]:
+    """The components file every command reads, and why that one: --config, then
+    $SLURM_LOG_CONTROLLER_CONFIG, then ./config/components.yaml, then /etc/slurm-log-controller/,
+    then the packaged default. A path the user names that doesn't exist is an error, not a fall-through."""
+    if given is not None:
+        if not Path(given).is_file():
+            raise UserError(f"--config {given}: {_not_a_file(given)}: give the path of a components file (see README, The components file)")
+        return Path(given), "given with --config"
+    from_env = os.environ.get(CONFIG_ENV_VAR, "").strip()
+    if from_env:
+        if not Path(from_env).is_file():
+            raise UserError(f"{CONFIG_ENV_VAR}={from_env}: {_not_a_file(from_env)}: point it at a components file, or unset it")
+        return Path(from_env), f"from {CONFIG_ENV_VAR}; --config not given"
+    not_given = f"--config and {CONFIG_ENV_VAR} not given"
+    if CHECKOUT_CONFIG.is_file():
+        return CHECKOUT_CONFIG.absolute(), f"found at ./{CHECKOUT_CONFIG} in the working directory; {not_given}"
+    if SYSTEM_CONFIG.is_file():
+        return SYSTEM_CONFIG, f"found at {SYSTEM_CONFIG}; {not_given}"
+    return default_config_path(), f"the packaged default; {not_given}, no ./{CHECKOUT_CONFIG} here, no {SYSTEM_CONFIG}"
+
+
+# ---- reading YAML ----------------------------------------------------------------------------
+
+
+class DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, except that a key given twice in one mapping is an error: PyYAML would silently
+    keep the last, and the user's first value would be ignored."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: SafeLoader reports it
+                continue
+            if first is not key_node:
+                raise DuplicateKey(
+                    problem=f"key {_text(key)} is given twice in one mapping (first at line {first.start_mark.line + 1}): "
+                    "YAML would keep only the last; remove one",
+                    problem_mark=key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line
+    if isinstance(exc, DuplicateKey):
+        return f"line {mark.line + 1}: {problem}"
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"not valid YAML{where}: {problem}"
+
+
+def _read(path: Path):
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        data = Path(path).read_bytes()
     except OSError as exc:
-        raise UserError(f"config {path}: cannot read it ({exc.strerror}): pass an existing file with --config") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"config {path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"config {path}: cannot read it ({exc.strerror}): pass a readable file with --config") from None
     try:
-        return ComponentsFile.model_validate(raw).components
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"config {path}: {where}: {first['msg']}") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"config {path}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}): save it as UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:
+        raise UserError(f"config {path}: {_yaml_error(exc)}") from None
+    except RecursionError:
+        raise UserError(f"config {path}: nested too deeply to be a components file") from None
+
+
+# ---- checking it -----------------------------------------------------------------------------
+
+COMPONENT_KEYS = {
+    "pattern": "the name the table and DCR are made from",
+    "group": "slurm, os or cyclecloud",
+    "files": "one or more absolute file patterns",
+    "roles": "scheduler and/or nodes",
+    "description": "text",
+}
+REQUIRED_KEYS = ("group", "files", "roles")
+PATTERN_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # the stem of a table name (azure_names.table_name)
+
+
+def _text(value) -> str:
+    # reprlib: a YAML alias can make a small file a huge structure
+    return names.shown(value) if isinstance(value, str) else reprlib.repr(value)
+
+
+def _unknown_keys(mapping: dict, known, where: str, problems: list[str]) -> set[str]:
+    """Report unknown keys; return the known keys they look like a typo of."""
+    meant = set()
+    for key in mapping:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), list(known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
+        meant.update(close)
+        problems.append(f"{where}: unknown key {_text(key)}{hint}")
+    return meant
+
+
+def _choices(value, enum: type[Enum], where: str, problems: list[str]):
+    allowed = ", ".join(e.value for e in enum)
+    if isinstance(value, str) and value in {e.value for e in enum}:
+        return enum(value)
+    problems.append(f"{where}: {_text(value)} is not one of {allowed}")
+    return None
+
+
+def _list_of(value, where: str, what: str, example: str, problems: list[str]) -> list:
+    if not isinstance(value, list) or not value:
+        problems.append(f"{where}: must be a list of one or more {what}, like [{example}]")
+        return []
+    return value
+
+
+def _files(value, where: str, problems: list[str]) -> tuple[str, ...]:
+    files = []
+    for j, item in enumerate(_list_of(value, where, "file patterns", "/var/log/app.log", problems)):
+        at = f"{where}[{j}]"
+        if not isinstance(item, str):
+            problems.append(f"{at}: {_text(item)} is not a file pattern: write it as text, like /var/log/app.log")
+        elif names.control_character(item):
+            problems.append(f"{at}: {names.plain_text(item)}")
+        elif not item.startswith("/"):
+            problems.append(f"{at}: '{item}' is not an absolute path: start it with /")
+        elif item.endswith("/"):
+            problems.append(f"{at}: '{item}' is a directory: name the files, like {item}*.log")
+        elif item in files:
+            problems.append(f"{at}: '{item}' is listed twice: remove one")
+        else:
+            files.append(item)
+    return tuple(files)
+
+
+def _pattern(entry: dict, files: tuple[str, ...], where: str, problems: list[str]) -> str | None:
+    given = entry.get("pattern")
+    if given is None and not files:
+        return None
+    if given is not None and not isinstance(given, str):
+        problems.append(f"{where}.pattern: {_text(given)} is not a name: write letters, digits and '_'")
+        return None
+    pattern = given if given is not None else derive_pattern(files[0])
+    source = "" if given is not None else f" (from {files[0]})"
+    if not PATTERN_RE.fullmatch(pattern):
+        fix = "set `pattern:` to a letter, then letters, digits and '_'"
+        problems.append(f"{where}: pattern {names.shown(pattern)}{source} cannot name a table: {fix}")
+        return None
+    for problem in (
+        names.table_name(f"{pattern}_raw_CL"),
+        names.rule_name(f"{pattern}_raw_dcr"),
+        names.association_name(f"{ASSOCIATION_PREFIX}{pattern}_raw_dcr"),
+    ):
+        if problem:
+            problems.append(f"{where}: pattern '{pattern}'{source} does not fit Azure's names: {problem}; set a shorter `pattern:`")
+            return None
+    return pattern
+
+
+def _component(entry, where: str, problems: list[str]) -> Component | None:
+    if not isinstance(entry, dict):
+        problems.append(f"{where}: {_text(entry)} is not a mapping with group, files and roles")
+        return None
+    before = len(problems)
+    meant = _unknown_keys(entry, COMPONENT_KEYS, where, problems)
+    for key in REQUIRED_KEYS:
+        if key not in entry and key not in meant:
+            problems.append(f"{where}: missing key '{key}' ({COMPONENT_KEYS[key]})")
+    group = _choices(entry["group"], Group, f"{where}.group", problems) if "group" in entry else None
+    files = _files(entry["files"], f"{where}.files", problems) if "files" in entry else ()
+    roles = frozenset(
+        _choices(r, Role, f"{where}.roles", problems) for r in _list_of(entry["roles"], f"{where}.roles", "roles", "scheduler, nodes", problems)
+    ) if "roles" in entry else frozenset()
+    description = entry.get("description", "")
+    if not isinstance(description, str):
+        problems.append(f"{where}.description: {_text(description)} is not text: quote it")
+    elif names.control_character(description):
+        problems.append(f"{where}.description: {names.plain_text(description)}")
+    pattern = _pattern(entry, files, where, problems)
+    if len(problems) > before:
+        return None
+    return Component(pattern, group, files, roles, description)
+
+
+def check_components(raw) -> tuple[tuple[Component, ...], list[str]]:
+    """The components of a loaded YAML document, and every problem with it."""
+    problems: list[str] = []
+    if raw is None:
+        return (), ["is empty: it needs a `components:` list (see README, The components file)"]
+    if not isinstance(raw, dict):
+        return (), [f"the top level is a {type(raw).__name__}, not a mapping: start the file with `components:`"]
+    meant = _unknown_keys(raw, ("components",), "top level", problems)
+    entries = raw.get("components")
+    if "components" in meant and entries is None:
+        return (), problems
+    if not isinstance(entries, list) or not entries:
+        problems.append("components: must be a list of one or more entries (see README, The components file)")
+        return (), problems
+    components = [_component(entry, f"components[{i}]", problems) for i, entry in enumerate(entries)]
+    owners: dict[str, int] = {}
+    patterns: dict[str, int] = {}
+    for i, c in enumerate(components):
+        if c is None:
+            continue
+        first = patterns.setdefault(c.pattern.lower(), i)
+        if first != i:
+            problems.append(
+                f"components[{i}]: pattern '{c.pattern}' is also components[{first}]'s: each component needs "
+                "its own table; set a different `pattern:`"
+            )
+        for j, f in enumerate(c.files):
+            first = owners.setdefault(f, i)
+            if first != i:
+                problems.append(
+                    f"components[{i}].files[{j}]: '{f}' is also collected by components[{first}]: its lines would "
+                    "land in two tables; keep it in one component"
+                )
+    return tuple(c for c in components if c is not None), problems
+
+
+def load_components(path: Path | None = None) -> tuple[Component, ...]:
+    """The checked components of `path`, or of the file find_config picks when None."""
+    path, _ = find_config(path)
+    components, problems = check_components(_read(path))
+    if problems:
+        raise UserError("\n".join(f"config {path}: {p}" for p in problems))
+    return components

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .components import Component, Role
 from .resources import (
@@ -23,7 +23,7 @@ class Target:
     resource_group: str
     workspace_id: str
     location: str
-    cluster_name: str
+    cluster_name: str | None  # None only for `render` without CLUSTER_NAME: nothing is marked as ours
     table_plan: str = "Analytics"
     retention_days: int | None = 30
     total_retention_days: int | None = None
@@ -39,6 +39,7 @@ class DesiredState:
     rules: tuple[DataCollectionRule, ...]
     associations: tuple[Association, ...]
     notes: tuple[str, ...] = ()  # what looks misconfigured, for the plan to show
+    placements: dict[str, tuple[str, bool]] = field(default_factory=dict)  # see Cluster.placements
 
 
 def table_for(component: Component, target: Target) -> Table:
@@ -83,24 +84,19 @@ def desired_state(components: tuple[Component, ...], target: Target, cluster: Cl
         rules.append(rule)
         description = f"{component.pattern} logs of cluster {target.cluster_name}"
         # A component with both roles goes to both; a machine listed twice gets one association.
-        machines = dict.fromkeys(m for role in sorted(component.roles) for m in machines_for(role, cluster))
+        machines = dict.fromkeys(m for role in Role if role in component.roles for m in machines_for(role, cluster))
         associations.extend(Association(m, rule.id, association_name(rule), description) for m in machines)
-    return DesiredState(tuple(tables), tuple(rules), tuple(associations), _notes(components, target, cluster))
+    return DesiredState(
+        tuple(tables), tuple(rules), tuple(associations), _notes(components, target, cluster), cluster.placements()
+    )
 
 
 def _notes(components: tuple[Component, ...], target: Target, cluster: Cluster) -> tuple[str, ...]:
-    """A role with no machine at all is a setting to fix, not a quiet cluster (a nodearray scaled
-    to zero still has its scale set)."""
-    roles = {role for c in components for role in c.roles}
-    notes = []
-    if Role.SCHEDULER in roles and not cluster.scheduler_vms:
-        notes.append(
-            f"no scheduler VM found (tagged ClusterName={target.cluster_name} and Name=<SCHEDULER_NODE_NAME>): "
-            "scheduler DCRs go nowhere; set VM_ID or SCHEDULER_NODE_NAME"
-        )
-    if Role.NODES in roles and not cluster.scale_sets:
-        notes.append(
+    """No node scale set at all may be a cluster whose nodes were never started, or a setting to
+    fix: worth a word, not an error (a missing scheduler or cluster is one: `cluster.require_machines`)."""
+    if any(Role.NODES in c.roles for c in components) and not cluster.scale_sets:
+        return (
             f"no node scale set found (tagged ClusterName={target.cluster_name} and CycleCloudNodeArray): "
-            "node DCRs go nowhere; set VMSS_ID or CLUSTER_RESOURCE_GROUPS"
+            "node DCRs go nowhere until CycleCloud starts nodes; if it has, set VMSS_ID or CLUSTER_RESOURCE_GROUPS",
         )
-    return tuple(notes)
+    return ()

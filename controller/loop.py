@@ -17,7 +17,7 @@ from typing import Callable
 from azure.core.exceptions import AzureError
 
 from .azure.errors import describe
-from .errors import UserError
+from .errors import SettingsError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,13 @@ class Loop:
             signal.signal(sig, lambda signum, frame: self.stop.set())
 
     def run(self) -> int:
+        first = True
         while not self.stop.is_set():
             try:
                 ok = self.reconcile(self.stop)
             except UserError as exc:  # permissions, a deleted workspace...: one line, retried
+                if first and isinstance(exc, SettingsError):  # a cluster name typo: exit 2, nothing written
+                    raise
                 log.error("reconcile pass failed: %s", exc)
                 ok = False
             except AzureError as exc:  # Azure's own trouble: its message is the story, not our stack
@@ -61,6 +64,7 @@ class Loop:
             except Exception:  # a failed pass is retried; it never kills the daemon
                 log.exception("reconcile pass failed")
                 ok = False
+            first = False
             self.failures = 0 if ok else self.failures + 1
             delay = self.timing.delay(self.failures, self._rng)
             if not ok:

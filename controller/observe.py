@@ -49,15 +49,17 @@ def observe(adapters: Adapters, settings: Settings, rule_ids: set[str]) -> tuple
         tables = pool.submit(adapters.tables.list)
         rules = pool.submit(adapters.rules.list)
         per_rule = [pool.submit(adapters.associations.list_by_rule, i) for i in sorted(rule_ids)]
+        # Which cluster we are (CLUSTER_NAME, or the tag of the VM_ID/VMSS_ID machines) decides
+        # which DCRs are ours.
+        cluster = find_cluster(
+            inventory.result(), settings.cluster_name, settings.scheduler_node_name, settings.vm_id, settings.compute_vmss_ids
+        )
         # DCRs of ours that the config no longer names: their associations too, for `sync`.
         per_rule += [
             pool.submit(adapters.associations.list_by_rule, r.id)
             for r in rules.result()
-            if key(r.id) not in wanted and r.owner == settings.cluster_name
+            if key(r.id) not in wanted and r.owner == cluster.name
         ]
-        cluster = find_cluster(
-            inventory.result(), settings.cluster_name, settings.scheduler_node_name, settings.vm_id, settings.compute_vmss_ids
-        )
         associations = {key(a.id): a for found in per_rule for a in found.result()}
         observed = ObservedState(tuple(tables.result()), tuple(rules.result()), tuple(associations.values()))
     return cluster, observed

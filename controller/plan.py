@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .desired import DesiredState
@@ -17,7 +17,7 @@ from .settings import Policy
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 KINDS = ("table", "dcr", "association")
-_SYMBOL = {CREATE: "+", UPDATE: "~", DELETE: "-"}
+SYMBOL = {CREATE: "+", UPDATE: "~", DELETE: "-"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,12 @@ class PlanPolicy:
     cluster_name: str
     mode: Policy = Policy.UPSERT_ONLY
     allow_table_delete: bool = False
+    # Owners whose resources we take over (ADOPT): None is "no ownership mark", else a cluster name.
+    adopt: frozenset[str | None] = frozenset()
+
+
+def owner_label(owner: str | None) -> str:
+    return f"cluster {owner}" if owner else "nobody"
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class Change:
     action: str
     resource: Resource  # the desired one for create/update, the observed one for delete
     fields: tuple[FieldChange, ...] = ()
+    adopted_from: str | None = None  # an update that takes over a resource: its former owner, labelled
 
     @property
     def kind(self) -> str:
@@ -56,16 +63,23 @@ class Change:
         return self.resource.id
 
     def describe(self) -> str:
-        return f"{_SYMBOL[self.action]} {self.kind} {self.resource.name}"
+        return f"{SYMBOL[self.action]} {self.kind} {self.resource.name}"
 
 
 @dataclass(frozen=True)
 class Skip:
-    """Something we would change but may not, because we don't own it."""
+    """A resource with the name we want that isn't ours: left as is, and what needs it waits."""
 
     kind: str
     id: str
     reason: str
+    owner: str | None = None  # the cluster whose mark it carries; None: no mark at all
+    fields: tuple[FieldChange, ...] = ()
+    withheld: int = 0  # changes of ours that need it (a DCR into its table, associations to it)
+
+    @property
+    def name(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -76,71 +90,38 @@ class Plan:
     # Ours, no longer wanted, and kept because the policy doesn't delete (upsert-only, tables).
     kept: tuple[Resource, ...] = ()
     notes: tuple[str, ...] = ()
+    placements: dict[str, tuple[str, bool]] = field(default_factory=dict)  # see Cluster.placements
 
     @property
     def empty(self) -> bool:
         return not self.changes
 
+    @property
+    def converged(self) -> bool:
+        """Azure is as configured: nothing to change and nothing with our names in the way."""
+        return not self.changes and not self.skipped
+
     def counts(self) -> Counter:
         return Counter(c.action for c in self.changes)
 
+    # How a plan reads: plan_output.py (text, terraform style; JSON with a schema).
+    def render(self, colour: bool = False, machines_shown: int = 5) -> str:
+        from .plan_output import render_text
+
+        return render_text(self, colour, machines_shown)
+
+    def headline(self) -> str:
+        from .plan_output import headline
+
+        return headline(self)
+
     def to_dict(self) -> dict[str, Any]:
-        counts = self.counts()
-        return {
-            "summary": {action: counts.get(action, 0) for action in (CREATE, UPDATE, DELETE)},
-            "in_sync": {kind: self.in_sync.get(kind, 0) for kind in KINDS},
-            "changes": [
-                {
-                    "action": c.action,
-                    "kind": c.kind,
-                    "name": c.resource.name,
-                    "id": c.id,
-                    "fields": [{"path": f.path, "old": f.old, "new": f.new} for f in c.fields],
-                }
-                for c in self.changes
-            ],
-            "skipped": [{"kind": s.kind, "id": s.id, "reason": s.reason} for s in self.skipped],
-            "kept": [{"kind": r.kind, "id": r.id} for r in self.kept],
-            "notes": list(self.notes),
-        }
+        from .plan_output import plan_document
+
+        return plan_document(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
-
-    def render(self, machines_shown: int = 5) -> str:
-        """Terraform style. A cold start at 2,000 nodes is 10,000 associations: per DCR and action,
-        the first `machines_shown` machines are named and the rest counted (`--json` has them all)."""
-        lines = []
-        shown: Counter = Counter()
-        for change in self.changes:
-            if change.kind == "association":
-                group = (change.action, change.resource.name)
-                shown[group] += 1
-                if shown[group] <= machines_shown:
-                    lines.append(f"  {change.describe()}  (on {change.resource.target_id.rsplit('/', 1)[-1]})")
-                continue
-            lines.append(f"  {change.describe()}")
-            lines.extend(f"        {f.path}: {json.dumps(f.old)} -> {json.dumps(f.new)}" for f in change.fields)
-        lines.extend(
-            f"  {_SYMBOL[action]} association {name}  ... and {n - machines_shown} more machines"
-            for (action, name), n in shown.items()
-            if n > machines_shown
-        )
-        lines.extend(f"  ! {s.kind} {s.id.rsplit('/', 1)[-1]}: {s.reason}" for s in self.skipped)
-        lines.extend(f"  ! {note}" for note in self.notes)
-        if self.kept:
-            lines.append(f"  ({len(self.kept)} resources of ours are no longer wanted: POLICY=sync would delete them)")
-        return "\n".join([self.headline(), *lines])
-
-    def headline(self) -> str:
-        counts = self.counts()
-        in_sync = ", ".join(f"{self.in_sync.get(k, 0)} {k}" for k in KINDS)
-        if self.empty:
-            return f"No changes: Azure matches the configuration. In sync: {in_sync}."
-        return (
-            f"Plan: {counts.get(CREATE, 0)} to create, {counts.get(UPDATE, 0)} to update, "
-            f"{counts.get(DELETE, 0)} to delete. In sync: {in_sync}."
-        )
 
 
 def diff(desired: Resource, observed: Resource) -> tuple[FieldChange, ...]:
@@ -152,13 +133,33 @@ def diff(desired: Resource, observed: Resource) -> tuple[FieldChange, ...]:
     )
 
 
-def _owned(resource: Resource, cluster: str) -> bool:
-    return resource.owned if isinstance(resource, Association) else resource.owner == cluster
+def _owner(resource: Resource) -> str | None:
+    return None if isinstance(resource, Association) else resource.owner
+
+
+def _owned(resource: Resource, policy: PlanPolicy) -> bool:
+    """Ours, or adopted: associations are ours by their name prefix (they carry no tags)."""
+    if isinstance(resource, Association):
+        return resource.owned or None in policy.adopt
+    return resource.owner == policy.cluster_name or resource.owner in policy.adopt
+
+
+def _blocked(have: Resource, fields: tuple[FieldChange, ...]) -> Skip:
+    owner = _owner(have)
+    if owner:
+        why = f"carries the ownership mark of cluster {owner}, not this one"
+        fix = f"set ADOPT=cluster:{owner} to take it over (that cluster is gone, or its name was a typo)"
+    else:
+        why = "has our name but no ownership mark (made by hand, by the reference scripts, or from `render`)"
+        fix = "set ADOPT=unowned to take it over"
+    differs = [f.path for f in fields if f.path not in ("owner", "tags")]
+    also = f"; differs in {', '.join(differs)}" if differs else ""
+    return Skip(have.kind, have.id, f"{why}{also}: left as is; {fix}", owner, fields)
 
 
 def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity) -> tuple[list, list, int, list]:
-    """Creates, updates and deletes for one kind, and what we own but keep. `identity` says when two
-    resources are the same one."""
+    """Creates, updates and deletes for one kind, what is in the way, and what we own but keep.
+    `identity` says when two resources are the same one."""
     changes, skipped, in_sync = [], [], 0
     seen = {identity(r): r for r in observed}
     wanted = set()
@@ -171,17 +172,35 @@ def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity
         fields = diff(want, have)
         if not fields:
             in_sync += 1
-        elif _owned(have, policy.cluster_name):
+        elif _owned(have, policy):
             if isinstance(want, DataCollectionRule):
                 want = want.as_update_of(have)
-            changes.append(Change(UPDATE, want, fields))
+            mine = isinstance(have, Association) or _owner(have) == policy.cluster_name
+            changes.append(Change(UPDATE, want, fields, None if mine else owner_label(_owner(have))))
         else:
-            paths = ", ".join(f.path for f in fields)
-            skipped.append(Skip(want.kind, have.id, f"differs ({paths}) but is not owned by this cluster: left as is"))
-    unwanted = [have for ident, have in seen.items() if ident not in wanted and _owned(have, policy.cluster_name)]
+            skipped.append(_blocked(have, fields))
+    unwanted = [have for ident, have in seen.items() if ident not in wanted and _owned(have, policy)]
     if may_delete:
         return changes + [Change(DELETE, have) for have in unwanted], skipped, in_sync, []
     return changes, skipped, in_sync, unwanted
+
+
+def _table_of(rule: DataCollectionRule) -> str:
+    return key(f"{rule.workspace_id}/tables/{rule.output_stream.removeprefix('Custom-')}")
+
+
+def _withhold(planned: tuple, blocked: dict[str, str], needs) -> tuple[tuple, Counter]:
+    """Drop the creates and updates that need a blocked resource (we don't write into or onto what
+    isn't ours), counting them against the blocked resource at the root."""
+    changes, skipped, in_sync, kept = planned
+    remaining, withheld = [], Counter()
+    for change in changes:
+        root = blocked.get(needs(change.resource)) if change.action != DELETE else None
+        if root is None:
+            remaining.append(change)
+        else:
+            withheld[root] += 1
+    return (remaining, skipped, in_sync, kept), withheld
 
 
 def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPolicy) -> Plan:
@@ -189,21 +208,29 @@ def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPol
     by_id = lambda r: key(r.id)  # noqa: E731
     tables = _plan_kind(desired.tables, observed.tables, policy, sync and policy.allow_table_delete, by_id)
     rules = _plan_kind(desired.rules, observed.rules, policy, sync, by_id)
+    # A table in the way holds back the DCR that would write into it; a DCR in the way (or held
+    # back) its associations. Each is counted against the resource in the way.
+    blocked = {key(s.id): key(s.id) for s in tables[1]}
+    rules, withheld = _withhold(rules, blocked, _table_of)
+    blocked.update({key(r.id): blocked[_table_of(r)] for r in desired.rules if _table_of(r) in blocked})
+    blocked.update({key(s.id): key(s.id) for s in rules[1]})
     # An association is "this rule on that machine": one made by hand under another name counts.
     # Associations to unowned rules are none of our business, so only ours are candidates to delete.
-    ours = {key(r.id) for r in desired.rules} | {key(r.id) for r in observed.rules if _owned(r, policy.cluster_name)}
+    ours = {key(r.id) for r in desired.rules} | {key(r.id) for r in observed.rules if _owned(r, policy)}
     observed_links = [a for a in observed.associations if key(a.rule_id) in ours]
     associations = _plan_kind(desired.associations, observed_links, policy, sync, lambda a: a.link)
+    associations, withheld_links = _withhold(associations, blocked, lambda a: key(a.rule_id))
+    withheld.update(withheld_links)
 
     ordered: list[Change] = []
     skipped: list[Skip] = []
     kept: list[Resource] = []
     for changes, skips, _, keeps in (tables, rules, associations):
         ordered.extend(c for c in changes if c.action != DELETE)
-        skipped.extend(skips)
+        skipped.extend(replace(s, withheld=withheld[key(s.id)]) for s in skips)
         kept.extend(keeps)
     # Deletes go last and in reverse: associations before their rule, rules before their table.
     for changes, _, _, _ in (associations, rules, tables):
         ordered.extend(c for c in changes if c.action == DELETE)
     in_sync = {kind: n for kind, (_, _, n, _) in zip(KINDS, (tables, rules, associations))}
-    return Plan(tuple(ordered), tuple(skipped), in_sync, tuple(kept), desired.notes)
+    return Plan(tuple(ordered), tuple(skipped), in_sync, tuple(kept), desired.notes, desired.placements)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .apply import APPLIED, FAILED, SKIPPED, STOPPED, ApplyResult, ChangeResult, apply_plan
 from .plan import DELETE, KINDS, Change, Plan
+from .plan_output import colour_for
 from .ratelimit import TokenBucket
 from .reconcile import Pass, Reconciler
 
@@ -153,7 +154,7 @@ def plan_then_apply(reconciler: Reconciler, on_result: Callable | None = None, e
     """Print the plan (stdout), then apply it with progress (stderr); see `result.left` for what a
     Ctrl-C left undone."""
     planned = reconciler.plan()
-    print(planned.plan.render(), flush=True)
+    print(planned.plan.render(colour_for(sys.stdout)), flush=True)
     total = len(planned.plan.changes)
     writes = reconciler.clients.limiter.writes
     with ApplyProgress(total, writes, every=every) as progress, on_sigint(progress.interrupt):

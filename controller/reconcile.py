@@ -3,36 +3,38 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .apply import ApplyResult, apply_plan
 from .azure.clients import AzureClients
 from .azure.workspace import Workspace
-from .components import Component
+from .cluster import require_machines
+from .components import Component, Role
 from .desired import DesiredState, Target, desired_state
 from .observe import Adapters, observe, observe_workspace
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
 from .resources import Cluster, rule_id
 from .settings import Settings
 
-REQUIRED = ("subscription_id", "resource_group", "workspace_name", "cluster_name")
+# CLUSTER_NAME is not among them: without it, the ClusterName tag of VM_ID/VMSS_ID names the cluster.
+REQUIRED = ("subscription_id", "resource_group", "workspace_name")
 
 
-def target_for(settings: Settings, location: str) -> Target:
+def target_for(settings: Settings, location: str, cluster_name: str | None) -> Target:
     return Target(
         subscription_id=settings.subscription_id,
         resource_group=settings.resource_group,
         workspace_id=settings.workspace_id,
         location=location,
-        cluster_name=settings.cluster_name,
+        cluster_name=cluster_name,
         table_plan=settings.table_plan,
         retention_days=settings.table_retention_days,
         total_retention_days=settings.table_total_retention_days,
     )
 
 
-def policy_for(settings: Settings) -> PlanPolicy:
-    return PlanPolicy(settings.cluster_name, settings.policy, settings.allow_table_delete)
+def policy_for(settings: Settings, cluster_name: str) -> PlanPolicy:
+    return PlanPolicy(cluster_name, settings.policy, settings.allow_table_delete, settings.adopt_owners)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Pass:
 class Reconciler:
     def __init__(self, settings: Settings, components: tuple[Component, ...], clients: AzureClients):
         settings.require(*REQUIRED)
+        settings.require_cluster_identity()
         self.settings = settings
         self.components = components
         self.clients = clients
@@ -57,11 +60,15 @@ class Reconciler:
         # The workspace's region doesn't change: read it once, keep passes to list calls.
         if self.workspace is None:
             self.workspace = observe_workspace(self.clients, self.settings)
-        target = target_for(self.settings, self.workspace.location)
+        # Which cluster we are is known once its machines are read: the DCR ids are known before.
+        target = target_for(self.settings, self.workspace.location, None)
         rule_ids = {rule_id(target.resource_group_id, c.rule) for c in self.components}
         cluster, observed = observe(self.adapters, self.settings, rule_ids)
+        needs_scheduler = any(Role.SCHEDULER in c.roles for c in self.components)
+        require_machines(cluster, needs_scheduler, self.settings.scheduler_node_name, self.settings.discovery_resource_groups)
+        target = replace(target, cluster_name=cluster.name)
         desired = desired_state(self.components, target, cluster)
-        return Pass(cluster, desired, observed, plan_changes(desired, observed, policy_for(self.settings)))
+        return Pass(cluster, desired, observed, plan_changes(desired, observed, policy_for(self.settings, cluster.name)))
 
     def run_once(self, stop: threading.Event | None = None, on_result=None) -> Pass:
         planned = self.plan()

@@ -27,8 +27,9 @@ RAW_COLUMNS = (("TimeGenerated", "dateTime"), ("RawData", "string"), ("Computer"
 STREAM_COLUMNS = tuple((name, "datetime" if kind == "dateTime" else kind) for name, kind in RAW_COLUMNS)
 
 
-def ownership_tags(cluster: str) -> dict[str, str]:
-    return {MANAGED_BY_TAG: TOOL, CLUSTER_TAG: cluster}
+def ownership_tags(cluster: str | None) -> dict[str, str]:
+    """None (`render` without CLUSTER_NAME): no mark; resources made from it are adopted later."""
+    return {MANAGED_BY_TAG: TOOL, CLUSTER_TAG: cluster} if cluster else {}
 
 
 def _tags_owner(tags: dict[str, str] | None) -> str | None:
@@ -68,10 +69,11 @@ class Table:
         return f"{self.workspace_id}/tables/{self.name}"
 
     def body(self) -> dict[str, Any]:
+        mark = f" [managed-by={TOOL} cluster={self.owner}]" if self.owner else ""
         properties: dict[str, Any] = {
             "schema": {
                 "name": self.name,
-                "description": f"{self.description} [managed-by={TOOL} cluster={self.owner}]",
+                "description": f"{self.description}{mark}",
                 "columns": [{"name": n, "type": t} for n, t in self.columns],
             },
             "plan": self.plan,
@@ -89,6 +91,7 @@ class Table:
             "totalRetentionInDays": self.total_retention_days,
             # Azure's own answers spell the type `datetime` or `dateTime`: both are the same type.
             "schema.columns": [f"{n}:{t.lower()}" for n, t in self.columns],
+            "owner": self.owner,  # the ownership mark in the description: adopting a table writes it
         }
 
     @classmethod
@@ -270,6 +273,19 @@ class Cluster:
 
     scheduler_vms: tuple[str, ...] = ()
     scale_sets: tuple[ScaleSet, ...] = ()
+    name: str = ""  # its CycleCloud name: the ClusterName tag, and our ownership mark
+
+    def placements(self) -> dict[str, tuple[str, bool]]:
+        """Where each machine an association goes on sits in the cluster, for people reading a plan:
+        machine id (lower case) -> (the group, whether the machine is one member of it)."""
+        where = {key(vm): (f"scheduler VM {vm.rsplit('/', 1)[-1]}", False) for vm in self.scheduler_vms}
+        for scale_set in self.scale_sets:
+            name = scale_set.id.rsplit("/", 1)[-1]
+            if scale_set.flexible:
+                where.update(dict.fromkeys((key(m) for m in scale_set.members), (f"scale set {name} (Flexible)", True)))
+            else:  # the scale set itself: one association covers its instances
+                where[key(scale_set.id)] = (f"scale set {name} (Uniform, {scale_set.capacity} instances)", False)
+        return where
 
     def node_targets(self) -> list[str]:
         """Where node DCRs go: a Uniform scale set itself; each VM of a Flexible one (Azure refuses the set)."""

@@ -80,3 +80,55 @@ def test_an_unavailable_test_skips_locally_and_fails_in_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="no tool"):
         unavailable("no tool")
+
+
+SCHEDULER_ID = f"{P}/virtualMachines/c1-scheduler"
+
+
+def test_the_cluster_name_comes_from_the_tag_of_vm_id_or_vmss_id_when_unset():
+    assert find_cluster(INVENTORY, None, vm_id=SCHEDULER_ID).name == "c1"
+    cluster = find_cluster(INVENTORY, None, vmss_ids=[f"{P}/virtualMachineScaleSets/c1-htc"])
+    assert cluster.name == "c1" and len(cluster.scale_sets) == 3
+    assert find_cluster(INVENTORY, "c1").name == "c1"
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    # nothing names the cluster: an untagged scale set
+    ({"vmss_ids": [f"{P}/virtualMachineScaleSets/untagged"]}, ["untagged carries no ClusterName tag", "set CLUSTER_NAME"]),
+    # the machines disagree
+    ({"vm_id": SCHEDULER_ID, "vmss_ids": [f"{P}/virtualMachineScaleSets/c2-hpc"]}, ["different clusters", "set CLUSTER_NAME"]),
+])
+def test_an_unnamed_cluster_that_cannot_be_named_is_an_error(kwargs, words):
+    with pytest.raises(UserError) as caught:
+        find_cluster(INVENTORY, None, **kwargs)
+    assert all(w in str(caught.value) for w in words), caught.value
+
+
+def test_a_cluster_name_that_contradicts_the_tag_of_vm_id_is_an_error():
+    with pytest.raises(UserError, match="VM_ID c1-scheduler is tagged ClusterName=c1 but CLUSTER_NAME is c1x"):
+        find_cluster(INVENTORY, "c1x", vm_id=SCHEDULER_ID)
+    # a VM_ID that isn't a CycleCloud VM (no tag) is the user's word
+    untagged = Inventory((Machine(f"{P}/virtualMachines/plain", {}),))
+    assert find_cluster(untagged, "c1x", vm_id=f"{P}/virtualMachines/plain").scheduler_vms
+
+
+def test_tag_names_are_case_insensitive_as_in_azure():
+    lower = Inventory(
+        (Machine(f"{P}/virtualMachines/s", {"clustername": "c1", "name": "scheduler"}),),
+        (ScaleSetRecord(f"{P}/virtualMachineScaleSets/h", "Uniform", {"CLUSTERNAME": "c1", "CycleCloudNodearray": "x"}),),
+    )
+    cluster = find_cluster(lower, "c1")
+    assert cluster.scheduler_vms and cluster.scale_sets
+
+
+def test_no_machine_or_no_scheduler_is_an_error_but_no_nodes_is_not():
+    from controller.cluster import require_machines
+    from controller.resources import Cluster
+
+    with pytest.raises(UserError, match="no machine tagged ClusterName=typo in resource group.s. rg: check CLUSTER_NAME"):
+        require_machines(find_cluster(INVENTORY, "typo"), True, "scheduler", ["rg"])
+    only_nodes = find_cluster(INVENTORY, "c1", scheduler_name="nope")
+    with pytest.raises(UserError, match="no scheduler VM of cluster c1 .tagged Name=nope.*set VM_ID"):
+        require_machines(only_nodes, True, "nope", ["rg"])
+    require_machines(only_nodes, False, "nope", ["rg"])  # a config with no scheduler logs needs none
+    require_machines(Cluster((SCHEDULER_ID,), (), "c1"), True, "scheduler", ["rg"])  # scaled to zero: fine

@@ -1,9 +1,17 @@
 """The shipped config and the naming template of the reference document."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from controller.components import Role, load_components
+from controller import components
+from controller.cli import main
+from controller.components import Role, default_config_path, load_components
 from controller.errors import UserError
+from tests.support import SUB
 
 # component -> (table, DCR, roles) from the reference document's table.
 SEED = {
@@ -21,21 +29,21 @@ SEED = {
 
 
 def test_shipped_config_matches_the_reference_table():
-    components = {c.pattern: c for c in load_components()}
-    assert set(components) == set(SEED)
+    by_pattern = {c.pattern: c for c in load_components(default_config_path())}
+    assert set(by_pattern) == set(SEED)
     for pattern, (table, rule, roles) in SEED.items():
-        c = components[pattern]
+        c = by_pattern[pattern]
         assert (c.table, c.rule, {r.value for r in c.roles}) == (table, rule, roles)
         assert c.input_stream == f"Custom-Text-{pattern}_raw_CL"
         assert c.output_stream == f"Custom-{table}"
 
 
 def test_shipped_config_file_patterns():
-    components = {c.pattern: c for c in load_components()}
-    assert components["slurmjobs"].files == ("/shared/slurm-logs/*/*",)
-    assert "/var/log/messages" in components["syslog"].files  # RHEL / AlmaLinux
-    assert set(components["slurmctld"].files) == {"/var/log/slurmctld/slurmctld.log", "/var/log/slurm/slurmctld.log"}
-    assert components["slurmdb"].files[0] == "/var/log/slurmctld/slurmdbd.log"
+    by_pattern = {c.pattern: c for c in load_components(default_config_path())}
+    assert by_pattern["slurmjobs"].files == ("/shared/slurm-logs/*/*",)
+    assert "/var/log/messages" in by_pattern["syslog"].files  # RHEL / AlmaLinux
+    assert set(by_pattern["slurmctld"].files) == {"/var/log/slurmctld/slurmctld.log", "/var/log/slurm/slurmctld.log"}
+    assert by_pattern["slurmdb"].files[0] == "/var/log/slurmctld/slurmdbd.log"
 
 
 def _write(tmp_path, text):
@@ -59,7 +67,7 @@ def test_pattern_is_derived_from_the_log_name(tmp_path):
         ("components:\n- {group: os, files: [/x/a.log], roles: [nodes], colour: red}\n", ["colour"]),
         (
             "components:\n- {group: os, files: [/x/a.log], roles: [nodes]}\n- {group: os, files: [/y/a.log], roles: [nodes]}\n",
-            ["'a'", "twice"],
+            ["components[1]", "pattern 'a'", "components[0]"],
         ),
         ("components: [\n", ["YAML"]),
     ],
@@ -74,3 +82,91 @@ def test_bad_config_names_the_field(tmp_path, text, words):
 def test_missing_config_file(tmp_path):
     with pytest.raises(UserError, match="--config"):
         load_components(tmp_path / "nope.yaml")
+
+
+# ---- which file is read ----------------------------------------------------------------------
+
+GOOD = "components:\n- {group: os, files: [/var/log/%s.log], roles: [nodes]}\n"
+
+
+@pytest.fixture
+def places(tmp_path, monkeypatch):
+    """An empty working directory, a fake /etc, and the settings validate needs (it reads no Azure)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(components, "SYSTEM_CONFIG", tmp_path / "etc" / "components.yaml")
+    monkeypatch.delenv(components.CONFIG_ENV_VAR, raising=False)
+    for name, value in {"SUBSCRIPTION_ID": SUB, "RESOURCE_GROUP": "rg", "WORKSPACE_NAME": "logs", "CLUSTER_NAME": "c1"}.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path
+
+
+def _put(path, pattern):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(GOOD % pattern)
+    return path
+
+
+def _validated(capsys, *argv):
+    assert main(["validate", *argv]) == 0
+    out = capsys.readouterr().out
+    return out.splitlines()[0], out
+
+
+def test_config_search_order(places, monkeypatch, capsys):
+    line, out = _validated(capsys)
+    assert line.startswith(f"config:       {default_config_path()} (the packaged default; --config and ")
+    assert "slurmctld_raw_CL" in out
+
+    _put(components.SYSTEM_CONFIG, "from_etc")
+    line, out = _validated(capsys)
+    assert line == (f"config:       {components.SYSTEM_CONFIG} (found at {components.SYSTEM_CONFIG}; "
+                    "--config and SLURM_LOG_CONTROLLER_CONFIG not given)")
+    assert "from_etc_raw_CL" in out
+
+    checkout = _put(places / "work" / "config" / "components.yaml", "from_checkout")
+    line, out = _validated(capsys)
+    assert line.startswith(f"config:       {checkout} (found at ./config/components.yaml in the working directory")
+    assert "from_checkout_raw_CL" in out
+
+    monkeypatch.setenv("SLURM_LOG_CONTROLLER_CONFIG", str(_put(places / "env.yaml", "from_env")))
+    line, out = _validated(capsys)
+    assert "(from SLURM_LOG_CONTROLLER_CONFIG; --config not given)" in line and "from_env_raw_CL" in out
+
+    line, out = _validated(capsys, "--config", str(_put(places / "given.yaml", "given")))
+    assert "(given with --config)" in line and "given_raw_CL" in out
+
+
+def test_an_empty_config_variable_means_unset(places, monkeypatch, capsys):
+    monkeypatch.setenv("SLURM_LOG_CONTROLLER_CONFIG", "")
+    assert "the packaged default" in _validated(capsys)[0]
+
+
+def test_the_packaged_default_is_the_checkouts_config():
+    assert default_config_path().resolve() == (Path(__file__).parent.parent / "config" / "components.yaml").resolve()
+
+
+def test_validate_without_cluster_name_says_where_it_comes_from(places, monkeypatch, capsys):
+    monkeypatch.delenv("CLUSTER_NAME")
+    monkeypatch.setenv("VM_ID", f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/s")
+    out = _validated(capsys)[1]
+    assert "cluster:      (read by plan/run from the ClusterName tag of the VM_ID/VMSS_ID machines)" in out
+    monkeypatch.delenv("VM_ID")
+    assert main(["validate"]) == 2
+    assert "set CLUSTER_NAME, or VM_ID/VMSS_ID so it can be read from their ClusterName tag" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])  # buffered, stdout fails at the last flush; unbuffered, at a print
+def test_validate_into_a_closed_pipe_is_quiet(places, unbuffered):
+    """`validate | head -1`, made deterministic: the reader is gone before the first write."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "validate"], stdout=write_end, stderr=subprocess.PIPE, text=True,
+        cwd=places / "work", env={**env, "PYTHONUNBUFFERED": unbuffered, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        timeout=60,
+    )
+    os.close(write_end)
+    assert done.stderr == "" and done.returncode == 1

@@ -32,7 +32,8 @@ def daemon(sim, azure, tmp_path):
         log = open(tmp_path / f"daemon{len(procs)}.log", "w+")
         proc = subprocess.Popen(
             [sys.executable, "-m", "controller.cli", "run"],
-            env={**os.environ, "RECONCILE_INTERVAL": "1", "RECONCILE_JITTER": "0", **env},
+            # METRICS_PORT=0 (off) unless a test asks: the default 9480 may be taken on this machine.
+            env={**os.environ, "RECONCILE_INTERVAL": "1", "RECONCILE_JITTER": "0", "METRICS_PORT": "0", **env},
             stdout=log, stderr=subprocess.STDOUT, text=True,
         )
         proc.log = log
@@ -96,3 +97,11 @@ def test_sigterm_finishes_the_change_in_flight_and_exits_0(sim, daemon):
     assert time.monotonic() - started < 3  # it did not finish the whole plan (dozens of 0.3 s writes)
     assert associations(sim) < expected(sim)
     assert "shutting down" in output(proc)
+
+
+def test_a_cluster_that_is_not_there_ends_the_daemon_at_start_up(sim, daemon, monkeypatch):
+    monkeypatch.delenv("VM_ID")
+    proc = daemon(CLUSTER_NAME="slurm1x", METRICS_PORT="0")
+    assert proc.wait(timeout=20) == 2, output(proc)
+    assert "no machine tagged ClusterName=slurm1x" in output(proc)
+    assert sim.writes() == 0

@@ -39,7 +39,7 @@ def test_converge_then_repair_drift(sim, azure, capsys):
     # In sync: plan exits 0 and writes nothing.
     sim.reset_calls()
     code, plan = plan_json(capsys)
-    assert code == 0 and plan["summary"] == {"create": 0, "update": 0, "delete": 0}
+    assert code == 0 and plan["summary"] == {"create": 0, "update": 0, "delete": 0, "adopt": 0, "blocked": 0}
     assert plan["in_sync"] == {"table": 10, "dcr": 10, "association": expected_associations(sim)}
     assert sim.writes() == 0
 

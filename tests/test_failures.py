@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
 
 from controller.cli import main
 from controller.simulator import SimResponse
@@ -19,9 +25,9 @@ def test_missing_workspace_is_one_line_naming_it(sim, azure, monkeypatch, capsys
 
 
 def test_missing_setting(azure, monkeypatch, capsys):
-    monkeypatch.delenv("CLUSTER_NAME")
+    monkeypatch.delenv("WORKSPACE_NAME")
     assert main(["run", "--once"]) == 2
-    assert "CLUSTER_NAME is not set" in capsys.readouterr().err
+    assert "WORKSPACE_NAME is not set" in capsys.readouterr().err
 
 
 def test_bad_setting_value(azure, monkeypatch, capsys):
@@ -149,8 +155,10 @@ def test_a_vm_still_being_created_is_associated(sim, azure):
 
 
 def test_unreachable_endpoint_is_one_line(sim, azure, monkeypatch, capsys):
-    monkeypatch.setenv("ARM_ENDPOINT", "https://127.0.0.1:9")  # nothing listens there
-    assert main(["plan"]) == 2
+    with socket.socket() as closed:  # bound, never listening: connections to it are refused
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("ARM_ENDPOINT", f"https://127.0.0.1:{closed.getsockname()[1]}")
+        assert main(["plan"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot reach Azure Resource Manager" in err and "ARM_ENDPOINT" in err
 
@@ -160,3 +168,96 @@ def test_an_azure_failure_outside_observe_is_one_line_too(sim, azure, capsys):
     assert main(["plan"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "400 BadRequest: something Azure didn't like" in err
+
+
+def test_no_credential_at_all_is_one_line_naming_what_was_tried(sim, azure, tmp_path):
+    """No managed identity endpoint, no AZURE_* variables, no az/azd/pwsh, no token cache: the
+    whole DefaultAzureCredential chain fails, and fast (its IMDS probe waits 1 s at most)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_"))}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env.update(HOME=str(empty), PATH=str(empty))
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "controller.cli", "plan"], env=env, capture_output=True, text=True,
+                          cwd=empty, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: workspace logs: no Azure credential: tried environment")
+    for tried in ("workload identity", "managed identity", "Azure CLI"):
+        assert tried in done.stderr
+    assert "enable its managed identity" in done.stderr and "`az login`" in done.stderr
+    assert time.monotonic() - started < 20
+    assert sim.calls == {}  # nothing reached Azure
+
+
+def test_a_token_arm_refuses_is_not_called_a_missing_credential(sim, azure, capsys):
+    sim.inject("Workspaces_Get", status=401, code="InvalidAuthenticationToken", message="The access token is invalid.")
+    assert main(["plan"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "401 InvalidAuthenticationToken" in err and "credential was refused" in err
+
+
+def test_a_403_on_a_read_names_the_role_and_its_scope(sim, azure, capsys):
+    sim.inject("Tables_ListByWorkspace", status=403, code="AuthorizationFailed", message="no")
+    assert main(["plan"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "grant the controller's identity Log Analytics Contributor on workspace logs (resource group slurm-rg)" in err
+    sim.inject("VirtualMachines_List", status=403, code="AuthorizationFailed", message="no")
+    assert main(["plan"]) == 2
+    assert "grant the controller's identity Reader on resource group slurm-rg" in capsys.readouterr().err
+
+
+def test_a_403_on_a_write_names_the_role_and_its_scope(sim, azure, monkeypatch, capsys):
+    """DCRs in their own resource group, so the association's scope (the machine's) is told apart."""
+    sim.add_resource_group("dcr-rg")
+    monkeypatch.setenv("RESOURCE_GROUP", "dcr-rg")
+    monkeypatch.setenv("WORKSPACE_RESOURCE_GROUP", "slurm-rg")
+    sim.inject("Tables_CreateOrUpdate", status=403, times=1, code="AuthorizationFailed", message="no")
+    sim.inject("DataCollectionRules_Create", status=403, times=1, code="AuthorizationFailed", message="no")
+    sim.inject("DataCollectionRuleAssociations_Create", status=403, times=1, code="AuthorizationFailed", message="no")
+    assert main(["run", "--once"]) == 1
+    out = capsys.readouterr().out
+    assert "failed 3" in out
+    grant = "403 AuthorizationFailed: no; grant the controller's identity"
+    assert re.search(rf"failed: \+ table \w+: {grant} Log Analytics Contributor on workspace logs \(resource group slurm-rg\)\n", out)
+    assert re.search(rf"failed: \+ dcr \w+: {grant} Monitoring Contributor on resource group dcr-rg\n", out)
+    assert re.search(rf"failed: \+ association [\w-]+: {grant} Monitoring Contributor on resource group slurm-rg\n", out)
+
+
+def test_a_hung_response_costs_two_read_timeouts_and_one_line(sim, azure, monkeypatch, capsys):
+    monkeypatch.setenv("HTTP_READ_TIMEOUT", "1")
+    sim.hang("Tables_ListByWorkspace", seconds=60, times=-1)
+    started = time.monotonic()
+    try:
+        assert main(["run", "--once"]) == 1
+    finally:
+        sim.clear_faults()
+    assert time.monotonic() - started < 10  # two attempts of 1 s each, not 4 of 60 s
+    assert sim.calls["Tables_ListByWorkspace"] == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not answer in time" in err and "HTTP_READ_TIMEOUT" in err
+
+
+def test_a_hung_write_fails_only_its_change(sim, azure, monkeypatch, capsys):
+    monkeypatch.setenv("HTTP_READ_TIMEOUT", "1")
+    monkeypatch.setenv("APPLY_CONCURRENCY", "1")  # the first DCR PUT takes both hangs
+    sim.hang("DataCollectionRules_Create", seconds=60, times=2)
+    assert main(["run", "--once"]) == 1
+    out = capsys.readouterr().out
+    assert "failed 1" in out and sim.calls["DataCollectionRules_Create"] == 10 + 1
+    (line,) = [line for line in out.splitlines() if "failed: " in line]
+    assert "did not answer in time" in line and "HTTP_READ_TIMEOUT" in line
+
+
+def test_a_token_endpoint_that_never_answers_costs_two_read_timeouts(sim, azure, monkeypatch, capsys):
+    with socket.socket() as silent:  # the kernel takes the connections; nobody ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}/msi/token")
+        monkeypatch.setenv("HTTP_READ_TIMEOUT", "1")
+        started = time.monotonic()
+        assert main(["plan"]) == 2
+        assert time.monotonic() - started < 10  # azure-core's default: 300 s per read, 3 retries
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no Azure credential: tried environment" in err and "managed identity" in err

@@ -92,7 +92,9 @@ def test_unowned_resources_are_never_updated_or_deleted():
         plan = plan_changes(state, observed, PlanPolicy("slurm1", mode, True))
         assert plan.empty, plan.render()
         (skip,) = plan.skipped
-        assert skip.id.endswith("dmesg_raw_dcr") and "not owned" in skip.reason
+        assert skip.id.endswith("dmesg_raw_dcr") and "no ownership mark" in skip.reason
+        assert "differs in filePatterns" in skip.reason and "ADOPT=unowned" in skip.reason
+        assert not plan.converged
 
 
 def test_upsert_only_never_deletes_and_sync_deletes_only_what_we_own():
@@ -138,14 +140,25 @@ def test_an_association_made_by_hand_counts_as_in_sync():
 def test_plan_json_is_stable():
     plan = plan_changes(desired(), ObservedState(), POLICY)
     data = plan.to_dict()
-    assert data["summary"] == {"create": 48, "update": 0, "delete": 0}
+    assert data["format_version"] == 1 and data["converged"] is False
+    assert data["summary"] == {"create": 48, "update": 0, "delete": 0, "adopt": 0, "blocked": 0}
     assert data["changes"][0] == {
         "action": "create",
         "kind": "table",
         "name": "slurmctld_raw_CL",
         "id": f"{WS}/tables/slurmctld_raw_CL",
         "fields": [],
+        "adopted_from": None,
+        "content": {
+            "plan": "Analytics",
+            "retentionInDays": 30,
+            "totalRetentionInDays": None,
+            "schema.columns": ["TimeGenerated:datetime", "RawData:string", "Computer:string", "FilePath:string"],
+            "owner": "slurm1",
+        },
     }
+    (on_vm,) = [c for c in data["changes"] if c["kind"] == "association" and c["target"] == FLEX_VMS[0] and "slurmd" in c["name"]]
+    assert on_vm["placement"] == "scale set htc (Flexible)"
 
 
 def test_report_counts_states_after_apply_and_nodes_by_role():
@@ -173,10 +186,16 @@ def test_big_plans_name_a_few_machines_per_dcr_and_count_the_rest():
     many = tuple(f"{RG}/providers/Microsoft.Compute/virtualMachines/htc_{i}" for i in range(40))
     state = desired(Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", many),)))
     text = plan_changes(state, ObservedState(), POLICY).render()
-    assert text.count("+ association slurm-log-controller-slurmd_raw_dcr  (on") == 5
-    assert "+ association slurm-log-controller-slurmd_raw_dcr  ... and 35 more machines" in text
-    assert "+ association slurm-log-controller-slurmctld_raw_dcr  (on scheduler)" in text
-    assert len(text.splitlines()) < 100
+    assert "+ association slurm-log-controller-slurmd_raw_dcr on 40 targets\n" in text
+    assert "      scale set htc (Flexible): htc_0, htc_1, htc_2, htc_3, htc_4 and 35 more\n" in text
+    # the scheduler is never hidden among the "more": each group names its own machines
+    syslog = text[text.index("+ association slurm-log-controller-syslog_raw_dcr"):].splitlines()[:3]
+    assert syslog == [
+        "+ association slurm-log-controller-syslog_raw_dcr on 41 targets",
+        "        scheduler VM scheduler",
+        "        scale set htc (Flexible): htc_0, htc_1, htc_2, htc_3, htc_4 and 35 more",
+    ]
+    assert len(text.splitlines()) < 150
 
 
 def test_column_type_spelling_is_not_drift():
@@ -185,13 +204,126 @@ def test_column_type_spelling_is_not_drift():
     assert plan_changes(state, ObservedState(tables, state.rules, state.associations), POLICY).empty
 
 
-def test_a_role_with_no_machine_is_pointed_out():
+def test_no_node_scale_set_is_pointed_out():
     assert plan_changes(desired(), ObservedState(), POLICY).notes == ()
-    plan = plan_changes(desired(Cluster()), ObservedState(), POLICY)
-    assert len(plan.notes) == 2
-    text = plan.render()
-    assert "! no scheduler VM found" in text and "VM_ID" in text
-    assert "! no node scale set found" in text and "VMSS_ID" in text
+    plan = plan_changes(desired(Cluster((SCHEDULER,))), ObservedState(), POLICY)
+    assert len(plan.notes) == 1
+    assert "! no node scale set found" in plan.render() and "VMSS_ID" in plan.render()
     # a nodearray scaled to zero is normal: its scale set is still there
     empty = Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", ()),))
     assert plan_changes(desired(empty), ObservedState(), POLICY).notes == ()
+
+
+def test_creates_show_what_they_will_contain_grouped_by_where_the_machines_are():
+    text = plan_changes(desired(), ObservedState(), POLICY).render()
+    table = text[text.index("+ table slurmd_raw_CL"):].splitlines()[:4]
+    assert table == [
+        "+ table slurmd_raw_CL",
+        "        columns: TimeGenerated:dateTime, RawData:string, Computer:string, FilePath:string",
+        "        plan: Analytics, retention 30 days (total 30)",
+        "        owner: cluster slurm1",
+    ]
+    rule = text[text.index("+ dcr slurmd_raw_dcr"):].splitlines()[:5]
+    assert rule[1:] == [
+        "        files: /var/log/slurmd/slurmd.log, /var/log/slurm/slurmd.log",
+        "        stream: Custom-Text-slurmd_raw_CL -> Custom-slurmd_raw_CL (transform: source)",
+        "        workspace: ws",
+        "        location: eastus (kind Linux)",
+    ]
+    nodes = text[text.index("+ association slurm-log-controller-slurmd_raw_dcr"):].splitlines()[:3]
+    assert nodes == [
+        "+ association slurm-log-controller-slurmd_raw_dcr on 4 targets",
+        "        scale set hpc (Uniform, 0 instances)",
+        "        scale set htc (Flexible): htc_0, htc_1, htc_2",
+    ]
+    assert "\033[" not in text
+
+
+def test_colour_only_when_asked():
+    plan = plan_changes(desired(), ObservedState(), POLICY)
+    coloured = plan.render(colour=True)
+    assert "\033[32m+ table slurmctld_raw_CL\033[0m" in coloured
+    assert coloured.replace("\033[32m", "").replace("\033[0m", "") == plan.render()
+
+
+def unowned(state, **changes):
+    """The world the reference document's scripts leave: our names, no ownership mark."""
+    tables = tuple(dataclasses.replace(t, owner=changes.get("table_owner")) for t in state.tables)
+    rules = tuple(dataclasses.replace(r, tags=changes.get("tags", {})) for r in state.rules)
+    manual = tuple(dataclasses.replace(a, name="associate-dcrs-sh") for a in state.associations)
+    return ObservedState(tables, rules, manual)
+
+
+def test_resources_with_our_names_but_no_mark_are_blocked_and_explained():
+    state = desired()
+    plan = plan_changes(state, unowned(state), POLICY)
+    assert plan.empty and not plan.converged
+    assert {s.kind for s in plan.skipped} == {"table", "dcr"} and len(plan.skipped) == 20
+    assert all("ADOPT=unowned" in s.reason and s.owner is None for s in plan.skipped)
+    # hand-made associations to the same DCR on the same machine are in place already
+    assert plan.in_sync["association"] == len(state.associations)
+    assert plan.headline().startswith("No changes can be made, but 20 resources with our names are not ours")
+
+
+def test_adopt_unowned_takes_them_over_with_an_update_of_the_mark():
+    state = desired()
+    plan = plan_changes(state, unowned(state), dataclasses.replace(POLICY, adopt=frozenset({None})))
+    assert not plan.skipped and plan.counts() == {"update": 20}
+    assert all(c.adopted_from == "nobody" for c in plan.changes)
+    table = next(c for c in plan.changes if c.kind == "table")
+    assert [(f.path, f.old, f.new) for f in table.fields] == [("owner", None, "slurm1")]
+    assert "(adopted: was owned by nobody)" in plan.render() and "(20 adopted)" in plan.headline()
+    # once adopted, they are ours: `sync` may delete them, hand-made associations included
+    fewer = dataclasses.replace(state, tables=state.tables[1:], rules=state.rules[1:], associations=state.associations[1:])
+    adopted = ObservedState(state.tables, state.rules, unowned(state).associations)
+    deletes = plan_changes(fewer, adopted, PlanPolicy("slurm1", Policy.SYNC, True, frozenset({None})))
+    assert {c.kind for c in deletes.changes} == {"table", "dcr", "association"}
+
+
+def test_another_cluster_names_resources_are_adopted_only_by_name():
+    state = desired()
+    typo = unowned(state, table_owner="slurm1x", tags={"managed-by": "slurm-log-controller", "slurm-log-controller-cluster": "slurm1x"})
+    blocked = plan_changes(state, typo, POLICY)
+    assert len(blocked.skipped) == 20 and all(s.owner == "slurm1x" for s in blocked.skipped)
+    assert "ADOPT=cluster:slurm1x" in blocked.skipped[0].reason
+    assert plan_changes(state, typo, dataclasses.replace(POLICY, adopt=frozenset({None}))).skipped == blocked.skipped
+    taken = plan_changes(state, typo, dataclasses.replace(POLICY, adopt=frozenset({"slurm1x"})))
+    assert taken.counts() == {"update": 20} and {c.adopted_from for c in taken.changes} == {"cluster slurm1x"}
+
+
+def test_what_needs_a_blocked_resource_waits_for_it():
+    state = desired()
+    theirs = dataclasses.replace(state.tables[0], owner=None)  # slurmctld_raw_CL
+    plan = plan_changes(state, ObservedState((theirs,)), POLICY)
+    (skip,) = plan.skipped
+    assert skip.name == "slurmctld_raw_CL" and skip.withheld == 2  # its DCR and the scheduler's association
+    assert not any("slurmctld" in c.resource.name for c in plan.changes)
+    assert "(2 changes of ours wait for it)" in plan.render()
+    # our DCR in the way of nothing: a DCR that isn't ours holds back only its own associations
+    rule = dataclasses.replace(state.rules[1], tags={})  # slurmd_raw_dcr
+    plan = plan_changes(state, ObservedState(rules=(rule,)), POLICY)
+    (skip,) = plan.skipped
+    assert skip.name == "slurmd_raw_dcr" and skip.withheld == 4
+    assert not any(c.kind == "association" and "slurmd_raw_dcr" in c.resource.rule_id for c in plan.changes)
+
+
+def test_plan_json_matches_its_shipped_schema():
+    import jsonschema
+
+    from controller.plan_output import schema
+
+    state = desired()
+    plans = [
+        plan_changes(state, ObservedState(), POLICY),
+        plan_changes(state, converged(state), POLICY),
+        plan_changes(state, unowned(state), POLICY),
+        plan_changes(state, unowned(state), dataclasses.replace(POLICY, adopt=frozenset({None}))),
+        plan_changes(desired(Cluster((SCHEDULER,))), converged(state), PlanPolicy("slurm1", Policy.SYNC, True)),
+    ]
+    validator = jsonschema.Draft202012Validator(schema())
+    validator.check_schema(schema())
+    for plan in plans:
+        validator.validate(plan.to_dict())
+    broken = plans[0].to_dict()
+    broken["summary"]["create"] = "48"
+    assert not validator.is_valid(broken)

@@ -16,19 +16,28 @@ from azure.mgmt.monitor import MonitorManagementClient
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from ..logs import RequestLogPolicy
 from ..ratelimit import ArmRateLimiter
 from ..settings import Settings
 
+# A read timeout is retried once: a hung endpoint costs about 2 x HTTP_READ_TIMEOUT per request,
+# not azure-core's default 4 x.
+READ_RETRIES = 1
+
 
 def default_credential(settings: Settings) -> TokenCredential:
-    """Managed identity on the VM, workload identity on AKS, `az login` for a person."""
-    return DefaultAzureCredential(authority=settings.authority)
+    """Managed identity on the VM, workload identity on AKS, `az login` for a person. A token
+    endpoint that takes the connection and never answers must not stall for azure-core's 300 s."""
+    return DefaultAzureCredential(
+        authority=settings.authority, read_timeout=settings.http_read_timeout, retry_read=READ_RETRIES
+    )
 
 
-def pooled_transport(connections: int) -> RequestsTransport:
+def pooled_transport(connections: int, connect_timeout: float, read_timeout: float) -> RequestsTransport:
     """azure-core's own session keeps 10 connections per host: past that, every concurrent request
     opens (and TLS-handshakes) a connection it then throws away. One session, sized for our
-    concurrency, shared by the three clients."""
+    concurrency, shared by the three clients. azure-core waits 300 s by default for a connection
+    and for each read: one hung response would stall a pass for minutes."""
     session = requests.Session()
     adapter = HTTPAdapter(
         pool_maxsize=connections,
@@ -36,7 +45,9 @@ def pooled_transport(connections: int) -> RequestsTransport:
     )
     for scheme in ("https://", "http://"):
         session.mount(scheme, adapter)
-    return RequestsTransport(session=session, session_owner=False)
+    return RequestsTransport(
+        session=session, session_owner=False, connection_timeout=connect_timeout, read_timeout=read_timeout
+    )
 
 
 @dataclass
@@ -51,7 +62,7 @@ class AzureClients:
         s = self.settings
         if self.limiter is None:
             self.limiter = ArmRateLimiter(s.arm_write_burst, s.arm_writes_per_second, s.arm_read_burst, s.arm_reads_per_second)
-        self.transport = pooled_transport(s.apply_concurrency + 4)
+        self.transport = pooled_transport(s.apply_concurrency + 4, s.http_connect_timeout, s.http_read_timeout)
 
     def _kwargs(self) -> dict:
         endpoint = self.settings.resource_manager
@@ -61,6 +72,9 @@ class AzureClients:
             # azure-core's custom hook runs after its retry policy: retries take tokens too.
             "raw_request_hook": self.limiter.before_request,
             "transport": self.transport,
+            "retry_read": READ_RETRIES,
+            # Per call, so it wraps the retry policy: one line per request, with its retries.
+            "per_call_policies": [RequestLogPolicy()],
         }
         if self.on_response:
             kwargs["raw_response_hook"] = self.on_response

@@ -210,6 +210,7 @@ class ArmSimulator:
         self._count_lock = threading.Lock()
         # faults / latency / throttling / hooks
         self._faults: list[Fault] = []
+        self._hangs_released = threading.Event()
         self._latency = (0.0, 0.0)
         self._buckets: dict[str, TokenBucket] | None = None
         self._hooks: dict[str, list[Callable[[SimRequest], Any]]] = {}
@@ -380,9 +381,20 @@ class ArmSimulator:
             self._faults.append(f)
         return f
 
+    def hang(self, operation: str = "*", seconds: float = 30.0, times: int = 1) -> Fault:
+        """The next ``times`` requests of ``operation`` get no answer for ``seconds`` (a hung
+        backend or proxy: the client's read timeout fires first), then are handled as usual;
+        :meth:`clear_faults` lets them go at once."""
+        f = Fault(operation, status=0, times=times, hang=seconds)
+        with self._count_lock:
+            self._faults.append(f)
+        return f
+
     def clear_faults(self) -> None:
         with self._count_lock:
             self._faults.clear()
+            released, self._hangs_released = self._hangs_released, threading.Event()
+        released.set()
 
     def set_latency(self, read: float = 0.0, write: float = 0.0) -> None:
         """Seconds every read (GET) / write (PUT, PATCH, DELETE) waits before it is handled."""
@@ -854,6 +866,10 @@ class ArmSimulator:
                     break
             else:
                 return None
+            released = self._hangs_released
+        if f.hang is not None:
+            released.wait(f.hang)
+            return None
         code = f.code or DEFAULT_FAULT_CODES.get(f.status, "Error")
         message = f.message or f"Injected fault: {f.status} {code} for {op}."
         headers = {}

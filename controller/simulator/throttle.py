@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Fault:
-    """One injection rule: answer ``status`` to the next ``times`` matching requests."""
+    """One injection rule: answer ``status`` to the next ``times`` matching requests; or, with
+    ``hang``, answer nothing for ``hang`` seconds, then handle them as usual."""
 
     operation: str  # operationId or "*"
     status: int
@@ -15,6 +16,7 @@ class Fault:
     retry_after: float | None = None
     code: str | None = None
     message: str | None = None
+    hang: float | None = None
     remaining: int = field(init=False)
     fired: int = field(default=0, init=False)
 

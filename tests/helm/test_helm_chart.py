@@ -141,6 +141,12 @@ def test_a_missing_required_setting_fails_naming_it(chart, missing):
     assert f"settings.{missing} is required" in str(caught.value)
 
 
+def test_the_cluster_name_may_come_from_the_vm_id_tag(chart):
+    vm = f"/subscriptions/{ZERO}/resourceGroups/cc/providers/Microsoft.Compute/virtualMachines/scheduler"
+    data = one(render(chart, settings={"clusterName": "", "vmId": vm}), "ConfigMap")["data"]
+    assert "CLUSTER_NAME" not in data and data["VM_ID"] == vm
+
+
 def _every_setting() -> dict:
     """A valid value for every key of values.yaml's settings."""
     return {
@@ -157,8 +163,9 @@ def _every_setting() -> dict:
         "clusterResourceGroups": ["cc", "cc2"],
         "policy": "sync",
         "allowTableDelete": False,
+        "adopt": ["unowned", "cluster:old"],
         "tablePlan": "Basic",
-        "tableRetentionDays": 60,
+        "tableRetentionDays": 30,  # Basic tables: fixed at 30 days
         "tableTotalRetentionDays": 365,
         "azureCloud": "AzureUSGovernment",
         "armEndpoint": "https://management.usgovcloudapi.net",
@@ -169,6 +176,9 @@ def _every_setting() -> dict:
         "armWritesPerSecond": 5,
         "armReadBurst": 120,
         "armReadsPerSecond": 12.5,
+        "logFormat": "json",
+        "httpConnectTimeout": 5,
+        "httpReadTimeout": 30.5,
     }
 
 

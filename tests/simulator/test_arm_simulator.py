@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -343,6 +344,21 @@ def test_injected_error_with_custom_code(world):
         sim.la.workspaces.get(RG, "ws")
     assert e.value.error.code == "ScopeLocked"
     assert sim.la.workspaces.get(RG, "ws").name == "ws"
+
+
+def test_a_hung_request_is_answered_late_or_when_released(world):
+    sim = world
+    sim.hang("Workspaces_Get", seconds=0.5)
+    start = time.monotonic()
+    assert sim.la.workspaces.get(RG, "ws").name == "ws"
+    assert time.monotonic() - start >= 0.5
+    sim.hang("Workspaces_Get", seconds=60)
+    released = threading.Timer(0.2, sim.clear_faults)
+    released.start()
+    start = time.monotonic()
+    assert sim.la.workspaces.get(RG, "ws").name == "ws"
+    assert time.monotonic() - start < 30
+    assert sim.calls["Workspaces_Get"] == 2
 
 
 def test_emulated_arm_throttling(world):

@@ -14,6 +14,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -107,6 +108,19 @@ def _write(path, text, mode=0o755):
     path.chmod(mode)
 
 
+def _free_ports(n):
+    """Ports nothing listens on now, all different: fixed ones collide with another checkout's
+    test cluster."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def _munge_works():
     try:
         token = subprocess.run(["munge", "-n"], capture_output=True, timeout=5)
@@ -175,11 +189,12 @@ def cluster():
     _write(tmp / "epilog", hook)
     _write(tmp / "task_prolog", "#!/bin/sh\nexec %s %s\n" % (
         bindir / "task_prolog.sh", tmp / "archive.conf"))
+    ctld_port, slurmd_port = _free_ports(2)
     _write(c.conf, """\
 ClusterName=sjatest
 SlurmctldHost=localhost
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -206,7 +221,7 @@ Epilog={t}/epilog
 TaskProlog={t}/task_prolog
 NodeName=localhost CPUs={cpus} RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
-""".format(t=tmp, cpus=max(2, os.cpu_count() or 2)), 0o644)
+""".format(t=tmp, cpus=max(2, os.cpu_count() or 2), ctld_port=ctld_port, slurmd_port=slurmd_port), 0o644)
 
     munged_pid = None
     try:

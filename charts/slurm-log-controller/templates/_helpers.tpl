@@ -48,7 +48,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 The controller's environment: one entry per non-empty key of .Values.settings, named in upper
 snake case (subscriptionId -> SUBSCRIPTION_ID), lists joined with commas; then the metrics
-endpoint, which must listen on all interfaces for the probes and Prometheus. The four settings
+endpoint, which must listen on all interfaces for the probes and Prometheus. The settings
 without which the controller cannot start are required here, so a missing one fails rendering.
 */}}
 {{- define "slurm-log-controller.env" -}}
@@ -56,7 +56,9 @@ without which the controller cannot start are required here, so a missing one fa
 {{- $_ := required "settings.subscriptionId is required: the Azure subscription of the workspace, the DCRs and the cluster (SUBSCRIPTION_ID)" $s.subscriptionId }}
 {{- $_ = required "settings.resourceGroup is required: the resource group where the DCRs are created (RESOURCE_GROUP)" $s.resourceGroup }}
 {{- $_ = required "settings.workspaceName is required: the Log Analytics workspace that receives the logs (WORKSPACE_NAME)" $s.workspaceName }}
-{{- $_ = required "settings.clusterName is required: the CycleCloud cluster's name, its VMs' ClusterName tag (CLUSTER_NAME)" $s.clusterName }}
+{{- if not (or $s.clusterName $s.vmId $s.vmssId (and $s.vmssRg $s.vmssName)) }}
+{{- fail "settings.clusterName is required unless vmId or vmssId names a machine whose ClusterName tag gives it (CLUSTER_NAME)" }}
+{{- end }}
 {{- range $key, $value := $s }}
 {{- if kindIs "slice" $value }}
 {{- $value = join "," $value }}
