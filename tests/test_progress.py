@@ -116,6 +116,7 @@ def test_the_demo_reads_no_settings_and_no_env_file(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("this is not a setting\nAPPLY_CONCURRENCY=banana\n")
     monkeypatch.setenv("POLICY", "delete-everything")  # nor the environment's
+    monkeypatch.setenv("SLURM_LOG_CONTROLLER_CONFIG", str(tmp_path / "missing.yaml"))  # its components are the packaged ones
     assert main(["demo", "--nodes", "1"]) == 0
     assert "Done\nNo changes" in capsys.readouterr().out
 
