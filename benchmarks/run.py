@@ -147,11 +147,16 @@ def daemon_runs(world: World, interval: float, new_vms: tuple[int, ...]) -> dict
     passes = lambda: sim.calls["DataCollectionRules_ListByResourceGroup"]  # noqa: E731 one per pass
     try:
         sim.reset_calls()
-        while passes() < 2:
-            time.sleep(0.1)
+
+        def wait_for_passes(n: int) -> None:  # a daemon that died must not leave the benchmark waiting
+            while passes() < n:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the daemon exited ({proc.returncode}): see {log.name}")
+                time.sleep(0.1)
+
+        wait_for_passes(2)
         cpu0, p0 = _proc_cpu(proc.pid), passes()
-        while passes() < p0 + 3:
-            time.sleep(0.1)
+        wait_for_passes(p0 + 3)
         cpu_per_pass = (_proc_cpu(proc.pid) - cpu0) / 3
         reads_per_pass = sim.reads() / passes()
         results = {"cpu_per_pass": cpu_per_pass, "reads_per_pass": reads_per_pass, "cover": {}}

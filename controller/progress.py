@@ -181,5 +181,5 @@ def render_interrupted(plan: Plan, result: ApplyResult) -> str:
     return "\n".join([
         f"Interrupted: applied {len(applied)} of {len(plan.changes)} changes ({_by_kind(applied)}); "
         f"{len(left)} left ({_by_kind(left)}), for the next run:",
-        Plan(tuple(left), in_sync=dict(in_sync)).render(),
+        Plan(tuple(left), in_sync=dict(in_sync), placements=plan.placements).render(),
     ])
