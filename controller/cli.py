@@ -15,11 +15,12 @@ from azure.core.exceptions import AzureError
 from . import __version__
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
-from .components import default_config_path, find_config, load_components
+from .components import Role, default_config_path, find_config, load_components, load_config
 from .errors import UserError
 from .logs import configure_logging, log_blocked, log_changes
 from .loop import Loop, LoopTiming
 from .metrics import HealthServer, Metrics
+from .observe import observe_workspace
 from .plan_output import colour_for
 from .progress import LINE_EVERY, plan_then_apply, render_interrupted
 from .reconcile import REQUIRED, Pass, Reconciler, target_for
@@ -39,9 +40,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _reconciler(args, settings, metrics: Metrics | None = None) -> Reconciler:
-    components = load_components(args.config)
+    config = load_config(args.config)
     clients = AzureClients(settings, default_credential(settings), on_response=metrics and metrics.record_response)
-    return Reconciler(settings, components, clients)
+    return Reconciler(settings, config.components, clients, config.nodearray_roles)
 
 
 def _measured_pass(metrics: Metrics, run: Callable[[Callable], Pass]) -> tuple[Pass, Report]:
@@ -60,7 +61,8 @@ def _measured_pass(metrics: Metrics, run: Callable[[Callable], Pass]) -> tuple[P
 
 def cmd_validate(args, settings) -> int:
     path, reason = find_config(args.config)
-    components = load_components(path)
+    config = load_config(path)
+    components = config.components
     settings.require(*REQUIRED)
     settings.require_cluster_identity()
     tagged = settings.cluster_name or "<the cluster's name>"
@@ -74,20 +76,39 @@ def cmd_validate(args, settings) -> int:
     print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + tagged + ')'}")
     print(f"policy:       {settings.policy.value}{' (tables may be deleted)' if settings.allow_table_delete else ''}")
     print(f"endpoint:     {settings.resource_manager}")
-    print(f"\n{len(components)} components:")
-    print(f"  {'table':<22} {'DCR':<22} {'roles':<16} files")
+    print("nodearrays:   " + ", ".join(f"{n}: {r.value}" for n, r in config.nodearray_roles.items()) + ", any other: nodes")
+    off = f" ({len(config.switched_off)} more switched off: {', '.join(config.switched_off)})" if config.switched_off else ""
+    print(f"\n{len(components)} components{off}:")
+    print(f"  {'table':<22} {'DCR':<22} {'roles':<22} files")
     for c in components:
-        roles = "+".join(sorted(r.value for r in c.roles))
-        print(f"  {c.table:<22} {c.rule:<22} {roles:<16} {', '.join(c.files)}")
+        roles = "+".join(r.value for r in Role if r in c.roles)
+        print(f"  {c.table:<22} {c.rule:<22} {roles:<22} {', '.join(c.files)}")
+    for c in components:
+        for pattern in c.directory_wildcards():
+            print(f"warning: {c.rule} watches {pattern}: a wildcard in a directory, which the Azure Monitor Agent "
+                  "may not collect; wildcard the file name only", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_render(args, settings) -> int:
-    settings.require(*REQUIRED, "region")
-    target = target_for(settings, settings.region, settings.cluster_name)
-    written = render(load_components(args.config), target, Path(args.out))
+    components = load_components(args.config)
+    settings.require(*REQUIRED, *(("region",) if args.offline else ()))
+    target = target_for(settings, _render_region(args, settings), settings.cluster_name)
+    written = render(components, target, Path(args.out))
     print(f"wrote {len(written)} files under {args.out}")
     return EXIT_OK
+
+
+def _render_region(args, settings) -> str:
+    """A DCR must be in its workspace's region (Azure refuses another): the workspace's own, read
+    from Azure; REGION only with --offline, where nothing is read."""
+    if args.offline:
+        return settings.region
+    location = observe_workspace(AzureClients(settings, default_credential(settings)), settings).location
+    if settings.region and settings.region.replace(" ", "").lower() != location.replace(" ", "").lower():
+        print(f"warning: REGION={settings.region} ignored: workspace {settings.workspace_name} is in {location}, "
+              "and a DCR must be in its workspace's region", file=sys.stderr)
+    return location
 
 
 def cmd_plan(args, settings) -> int:
@@ -181,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("validate", cmd_validate, "load config and settings, print what would be managed")
-    p = command("render", cmd_render, "write each DCR's and table's ARM request body, offline")
+    p = command("render", cmd_render, "write each DCR's and table's ARM request body, in the workspace's region")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--offline", action="store_true", help="read nothing from Azure: the DCRs go in REGION")
     p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift or resources in the way")
     p.add_argument("--json", action="store_true", help="machine-readable plan (format: controller/data/plan.schema.json)")
     p.add_argument(

@@ -88,8 +88,11 @@ def find_cluster(
     scheduler_name: str = "scheduler",
     vm_id: str | None = None,
     vmss_ids: list[str] = (),
+    nodearray_roles: dict[str, str] | None = None,
 ) -> Cluster:
-    """The cluster named `cluster_name`, or, when that is None, by the tag of the VM_ID/VMSS_ID machines."""
+    """The cluster named `cluster_name`, or, when that is None, by the tag of the VM_ID/VMSS_ID
+    machines. Each scale set's role is its nodearray's in `nodearray_roles`, else `nodes`."""
+    roles = {n.lower(): str(getattr(r, "value", r)) for n, r in (nodearray_roles or {}).items()}
     explicit = {key(i) for i in vmss_ids}
     missing = explicit - {key(s.id) for s in inventory.scale_sets}
     if missing:
@@ -102,7 +105,7 @@ def find_cluster(
     def ours(tags: dict) -> bool:
         return tag(tags, CLUSTER_TAG) == name
 
-    node_sets = [
+    nodearray_sets = [
         s for s in inventory.scale_sets if key(s.id) in explicit or (ours(s.tags) and tag(s.tags, NODEARRAY_TAG))
     ]
 
@@ -122,10 +125,18 @@ def find_cluster(
         name=name,
         scheduler_vms=schedulers,
         scale_sets=tuple(
-            ScaleSet(s.id, s.orchestration_mode, tuple(sorted(members.get(key(s.id), []))), s.capacity)
-            for s in node_sets
+            ScaleSet(
+                s.id, s.orchestration_mode, tuple(sorted(members.get(key(s.id), []))), s.capacity,
+                roles.get(nodearray_of(s.tags).lower(), "nodes"),
+            )
+            for s in nodearray_sets
         ),
     )
+
+
+def nodearray_of(tags: dict) -> str:
+    """`CycleCloudNodeArray: /sites/<site>/clusters/<cluster>/nodearrays/<name>` -> name ('' untagged)."""
+    return (tag(tags, NODEARRAY_TAG) or "").rstrip("/").rsplit("/", 1)[-1]
 
 
 def require_machines(cluster: Cluster, needs_scheduler: bool, scheduler_name: str, searched: list[str]) -> None:

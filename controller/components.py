@@ -28,7 +28,23 @@ SYSTEM_CONFIG = Path("/etc/slurm-log-controller/components.yaml")
 
 class Role(str, Enum):
     SCHEDULER = "scheduler"
+    LOGIN = "login"
     NODES = "nodes"
+
+
+# CycleCloud's default Slurm template (Azure/cyclecloud-slurm templates/slurm.txt) has these
+# nodearrays besides the compute ones (hpc, htc, gpu, dynamic): every nodearray not named is `nodes`.
+DEFAULT_NODEARRAY_ROLES = {"scheduler-ha": Role.SCHEDULER, "login": Role.LOGIN}
+
+
+class ArchiveLayout(str, Enum):
+    """How the job archive (slurm/) names its files; ARCHIVE_LAYOUT in /etc/default/slurm-job-archive."""
+
+    FLAT = "flat"  # <root>/job_<id>.<user>.<kind>: collectable with a file-name wildcard
+    PER_USER = "per-user"  # the reference document's <root>/<user>/job_<id>.<kind>: a wildcard in a directory
+
+    def files(self, root: str) -> tuple[str, ...]:
+        return (f"{root}/job_*",) if self is ArchiveLayout.FLAT else (f"{root}/*/*",)
 
 
 class Group(str, Enum):
@@ -51,6 +67,12 @@ class Component:
     roles: frozenset[Role]
     description: str = ""
 
+    def directory_wildcards(self) -> list[str]:
+        """File patterns with a wildcard before the file name: every documented AMA pattern
+        wildcards the file name only, and the reference's predecessor found that "DCRs do not
+        support wildcards for dirs" (yosoyjay/slurm-log-collection db457ec)."""
+        return [f for f in self.files if any(c in part for part in PurePosixPath(f).parent.parts for c in "*?[")]
+
     # The naming template of the reference document.
     @property
     def table(self) -> str:
@@ -67,6 +89,15 @@ class Component:
     @property
     def output_stream(self) -> str:
         return f"Custom-{self.table}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The components file: what to collect, and which role each nodearray's machines have."""
+
+    components: tuple[Component, ...]
+    nodearray_roles: dict[str, Role]
+    switched_off: tuple[str, ...] = ()  # patterns of the components with `enabled: false`
 
 
 # ---- where the config comes from -------------------------------------------------------------
@@ -164,10 +195,14 @@ COMPONENT_KEYS = {
     "pattern": "the name the table and DCR are made from",
     "group": "slurm, os or cyclecloud",
     "files": "one or more absolute file patterns",
-    "roles": "scheduler and/or nodes",
+    "archive": "the job archive's root and layout, instead of files",
+    "roles": "scheduler, login and/or nodes",
     "description": "text",
+    "enabled": "true (default) or false",
 }
-REQUIRED_KEYS = ("group", "files", "roles")
+ARCHIVE_KEYS = {"root": "the archive's folder, like /shared/slurm-logs", "layout": "flat or per-user"}
+REQUIRED_KEYS = ("group", "roles")
+TOP_LEVEL_KEYS = ("components", "nodearrays")
 PATTERN_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # the stem of a table name (azure_names.table_name)
 
 
@@ -223,6 +258,22 @@ def _files(value, where: str, problems: list[str]) -> tuple[str, ...]:
     return tuple(files)
 
 
+def _archive(value, where: str, problems: list[str]) -> tuple[str, ...]:
+    """The job archive's files, from where it is and how it names them (its layout)."""
+    if not isinstance(value, dict):
+        problems.append(f"{where}: must be a mapping like {{root: /shared/slurm-logs, layout: flat}}")
+        return ()
+    before = len(problems)
+    _unknown_keys(value, ARCHIVE_KEYS, where, problems)
+    root = value.get("root", "/shared/slurm-logs")
+    if not isinstance(root, str) or not root.startswith("/") or names.control_character(root) or any(c in root for c in "*?["):
+        problems.append(f"{where}.root: {_text(root)} is not a folder: give an absolute path without wildcards")
+    layout = _choices(value.get("layout", ArchiveLayout.FLAT.value), ArchiveLayout, f"{where}.layout", problems)
+    if len(problems) > before:
+        return ()
+    return layout.files(root.rstrip("/"))
+
+
 def _pattern(entry: dict, files: tuple[str, ...], where: str, problems: list[str]) -> str | None:
     given = entry.get("pattern")
     if given is None and not files:
@@ -257,35 +308,61 @@ def _component(entry, where: str, problems: list[str]) -> Component | None:
         if key not in entry and key not in meant:
             problems.append(f"{where}: missing key '{key}' ({COMPONENT_KEYS[key]})")
     group = _choices(entry["group"], Group, f"{where}.group", problems) if "group" in entry else None
+    if "files" in entry and "archive" in entry:
+        problems.append(f"{where}: give either `files` (file patterns) or `archive` (the job archive), not both")
+    elif not {"files", "archive"} & (set(entry) | meant):
+        problems.append(f"{where}: missing key 'files' ({COMPONENT_KEYS['files']}; or `archive` for the job archive)")
     files = _files(entry["files"], f"{where}.files", problems) if "files" in entry else ()
+    files = _archive(entry["archive"], f"{where}.archive", problems) if "archive" in entry else files
     roles = frozenset(
-        _choices(r, Role, f"{where}.roles", problems) for r in _list_of(entry["roles"], f"{where}.roles", "roles", "scheduler, nodes", problems)
+        _choices(r, Role, f"{where}.roles", problems) for r in _list_of(entry["roles"], f"{where}.roles", "roles", "scheduler, login, nodes", problems)
     ) if "roles" in entry else frozenset()
     description = entry.get("description", "")
     if not isinstance(description, str):
         problems.append(f"{where}.description: {_text(description)} is not text: quote it")
     elif names.control_character(description):
         problems.append(f"{where}.description: {names.plain_text(description)}")
+    if not isinstance(entry.get("enabled", True), bool):
+        problems.append(f"{where}.enabled: {_text(entry['enabled'])} is not true or false")
     pattern = _pattern(entry, files, where, problems)
     if len(problems) > before:
         return None
     return Component(pattern, group, files, roles, description)
 
 
-def check_components(raw) -> tuple[tuple[Component, ...], list[str]]:
-    """The components of a loaded YAML document, and every problem with it."""
+def _nodearray_roles(value, problems: list[str]) -> dict[str, Role]:
+    """`nodearrays:` as given, over CycleCloud's defaults: {name: role}."""
+    if value is None:
+        return dict(DEFAULT_NODEARRAY_ROLES)
+    if not isinstance(value, dict):
+        problems.append("nodearrays: must be a mapping of nodearray name to role, like {login: login, viz: login}")
+        return {}
+    roles = dict(DEFAULT_NODEARRAY_ROLES)
+    for name, role in value.items():
+        if not isinstance(name, str) or not name or names.control_character(name):
+            problems.append(f"nodearrays: {_text(name)} is not a nodearray name")
+            continue
+        chosen = _choices(role, Role, f"nodearrays.{name}", problems)
+        if chosen is not None:
+            roles[name] = chosen
+    return roles
+
+
+def check_config(raw) -> tuple[Config | None, list[str]]:
+    """The config of a loaded YAML document, and every problem with it."""
     problems: list[str] = []
     if raw is None:
-        return (), ["is empty: it needs a `components:` list (see README, The components file)"]
+        return None, ["is empty: it needs a `components:` list (see README, The components file)"]
     if not isinstance(raw, dict):
-        return (), [f"the top level is a {type(raw).__name__}, not a mapping: start the file with `components:`"]
-    meant = _unknown_keys(raw, ("components",), "top level", problems)
+        return None, [f"the top level is a {type(raw).__name__}, not a mapping: start the file with `components:`"]
+    meant = _unknown_keys(raw, TOP_LEVEL_KEYS, "top level", problems)
+    nodearray_roles = _nodearray_roles(raw.get("nodearrays"), problems)
     entries = raw.get("components")
     if "components" in meant and entries is None:
-        return (), problems
+        return None, problems
     if not isinstance(entries, list) or not entries:
         problems.append("components: must be a list of one or more entries (see README, The components file)")
-        return (), problems
+        return None, problems
     components = [_component(entry, f"components[{i}]", problems) for i, entry in enumerate(entries)]
     owners: dict[str, int] = {}
     patterns: dict[str, int] = {}
@@ -305,13 +382,27 @@ def check_components(raw) -> tuple[tuple[Component, ...], list[str]]:
                     f"components[{i}].files[{j}]: '{f}' is also collected by components[{first}]: its lines would "
                     "land in two tables; keep it in one component"
                 )
-    return tuple(c for c in components if c is not None), problems
+    if problems:
+        return None, problems
+    enabled = [entry.get("enabled", True) for entry in entries]
+    return Config(
+        tuple(c for c, on in zip(components, enabled) if on),
+        nodearray_roles,
+        tuple(c.pattern for c, on in zip(components, enabled) if not on),
+    ), problems
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The checked config of `path`, or of the file find_config picks when None."""
+    path, _ = find_config(path)
+    config, problems = check_config(_read(path))
+    if problems:
+        raise UserError("\n".join(f"config {path}: {p}" for p in problems))
+    if not config.components:
+        raise UserError(f"config {path}: every component is switched off (enabled: false): switch one on")
+    return config
 
 
 def load_components(path: Path | None = None) -> tuple[Component, ...]:
-    """The checked components of `path`, or of the file find_config picks when None."""
-    path, _ = find_config(path)
-    components, problems = check_components(_read(path))
-    if problems:
-        raise UserError("\n".join(f"config {path}: {p}" for p in problems))
-    return components
+    """The components that are switched on, of `path` or of the file find_config picks."""
+    return load_config(path).components

@@ -73,7 +73,7 @@ def association_name(rule: DataCollectionRule) -> str:
 
 
 def machines_for(role: Role, cluster: Cluster) -> list[str]:
-    return list(cluster.scheduler_vms) if role is Role.SCHEDULER else cluster.node_targets()
+    return list(cluster.targets_of(role.value))
 
 
 def desired_state(components: tuple[Component, ...], target: Target, cluster: Cluster) -> DesiredState:
@@ -94,9 +94,16 @@ def desired_state(components: tuple[Component, ...], target: Target, cluster: Cl
 def _notes(components: tuple[Component, ...], target: Target, cluster: Cluster) -> tuple[str, ...]:
     """No node scale set at all may be a cluster whose nodes were never started, or a setting to
     fix: worth a word, not an error (a missing scheduler or cluster is one: `cluster.require_machines`)."""
-    if any(Role.NODES in c.roles for c in components) and not cluster.scale_sets:
-        return (
+    notes = []
+    if any(Role.NODES in c.roles for c in components) and not any(s.role == Role.NODES for s in cluster.scale_sets):
+        notes.append(
             f"no node scale set found (tagged ClusterName={target.cluster_name} and CycleCloudNodeArray): "
-            "node DCRs go nowhere until CycleCloud starts nodes; if it has, set VMSS_ID or CLUSTER_RESOURCE_GROUPS",
+            "node DCRs go nowhere until CycleCloud starts nodes; if it has, set VMSS_ID or CLUSTER_RESOURCE_GROUPS"
         )
-    return ()
+    notes.extend(
+        f"{c.rule} watches {pattern}, a wildcard in a directory: the Azure Monitor Agent wildcards file names "
+        "only, so it may collect nothing; name the folder, and wildcard the file name"
+        for c in components
+        for pattern in c.directory_wildcards()
+    )
+    return tuple(notes)

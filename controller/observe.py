@@ -38,7 +38,9 @@ def observe_workspace(clients: AzureClients, settings: Settings) -> Workspace:
     return get_workspace(clients.log_analytics, settings.workspace_rg, settings.workspace_name)
 
 
-def observe(adapters: Adapters, settings: Settings, rule_ids: set[str]) -> tuple[Cluster, ObservedState]:
+def observe(
+    adapters: Adapters, settings: Settings, rule_ids: set[str], nodearray_roles: dict[str, str]
+) -> tuple[Cluster, ObservedState]:
     """The cluster's machines, the workspace's tables, the resource group's DCRs and the
     associations of the DCRs we want or own: every list at once, since none needs another's
     answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
@@ -52,7 +54,8 @@ def observe(adapters: Adapters, settings: Settings, rule_ids: set[str]) -> tuple
         # Which cluster we are (CLUSTER_NAME, or the tag of the VM_ID/VMSS_ID machines) decides
         # which DCRs are ours.
         cluster = find_cluster(
-            inventory.result(), settings.cluster_name, settings.scheduler_node_name, settings.vm_id, settings.compute_vmss_ids
+            inventory.result(), settings.cluster_name, settings.scheduler_node_name, settings.vm_id,
+            settings.compute_vmss_ids, nodearray_roles,
         )
         # DCRs of ours that the config no longer names: their associations too, for `sync`.
         per_rule += [

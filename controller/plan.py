@@ -203,10 +203,22 @@ def _withhold(planned: tuple, blocked: dict[str, str], needs) -> tuple[tuple, Co
     return (remaining, skipped, in_sync, kept), withheld
 
 
+def _tables_with_second_signal(observed: ObservedState, cluster: str) -> tuple[Table, ...]:
+    """A table's ownership mark lives in its description, which Azure may drop or refuse to update
+    (Azure/azure-powershell#26777). A table that a DCR of ours writes into is ours too: we never
+    make a DCR write into a table that isn't (plan_changes holds such DCRs back). Its mark isn't
+    written again, so a description Azure won't update can't make an update every pass."""
+    fed = {_table_of(r) for r in observed.rules if r.owner == cluster}
+    return tuple(
+        replace(t, owner=cluster) if t.owner is None and key(t.id) in fed else t for t in observed.tables
+    )
+
+
 def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPolicy) -> Plan:
     sync = policy.mode is Policy.SYNC
     by_id = lambda r: key(r.id)  # noqa: E731
-    tables = _plan_kind(desired.tables, observed.tables, policy, sync and policy.allow_table_delete, by_id)
+    observed_tables = _tables_with_second_signal(observed, policy.cluster_name)
+    tables = _plan_kind(desired.tables, observed_tables, policy, sync and policy.allow_table_delete, by_id)
     rules = _plan_kind(desired.rules, observed.rules, policy, sync, by_id)
     # A table in the way holds back the DCR that would write into it; a DCR in the way (or held
     # back) its associations. Each is counted against the resource in the way.

@@ -9,7 +9,7 @@ from .apply import ApplyResult, apply_plan
 from .azure.clients import AzureClients
 from .azure.workspace import Workspace
 from .cluster import require_machines
-from .components import Component, Role
+from .components import DEFAULT_NODEARRAY_ROLES, Component, Role
 from .desired import DesiredState, Target, desired_state
 from .observe import Adapters, observe, observe_workspace
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
@@ -47,11 +47,18 @@ class Pass:
 
 
 class Reconciler:
-    def __init__(self, settings: Settings, components: tuple[Component, ...], clients: AzureClients):
+    def __init__(
+        self,
+        settings: Settings,
+        components: tuple[Component, ...],
+        clients: AzureClients,
+        nodearray_roles: dict[str, Role] = DEFAULT_NODEARRAY_ROLES,
+    ):
         settings.require(*REQUIRED)
         settings.require_cluster_identity()
         self.settings = settings
         self.components = components
+        self.nodearray_roles = nodearray_roles
         self.clients = clients
         self.adapters = Adapters.connect(clients, settings)
         self.workspace: Workspace | None = None
@@ -63,7 +70,7 @@ class Reconciler:
         # Which cluster we are is known once its machines are read: the DCR ids are known before.
         target = target_for(self.settings, self.workspace.location, None)
         rule_ids = {rule_id(target.resource_group_id, c.rule) for c in self.components}
-        cluster, observed = observe(self.adapters, self.settings, rule_ids)
+        cluster, observed = observe(self.adapters, self.settings, rule_ids, self.nodearray_roles)
         needs_scheduler = any(Role.SCHEDULER in c.roles for c in self.components)
         require_machines(cluster, needs_scheduler, self.settings.scheduler_node_name, self.settings.discovery_resource_groups)
         target = replace(target, cluster_name=cluster.name)

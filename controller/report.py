@@ -14,7 +14,7 @@ from .plan import CREATE, DELETE, KINDS, UPDATE, Plan
 from .resources import Association, Cluster, key
 
 STATES = ("in_sync", "missing", "drifted", "orphaned")
-ROLES = ("scheduler", "nodes")
+ROLES = ("scheduler", "login", "nodes")
 _STATE_OF = {CREATE: "missing", UPDATE: "drifted", DELETE: "orphaned"}
 
 
@@ -53,8 +53,7 @@ def summarize(plan: Plan, cluster: Cluster, result: ApplyResult | None = None) -
     uncovered = frozenset(key(c.resource.target_id) for c in to_associate if not done(c))
     reached = frozenset(key(c.resource.target_id) for c in to_associate) - uncovered
 
-    machines = [("scheduler", vm, 1) for vm in cluster.scheduler_vms]
-    machines += [("nodes", target, n) for target, n in cluster.node_counts().items()]
+    machines = [(role, target, n) for role in ROLES for target, n in cluster.targets_of(role).items()]
     nodes = Counter({(role, ok): 0 for role in ROLES for ok in (True, False)})
     for role, machine, count in machines:
         nodes[(role, key(machine) not in uncovered)] += count

@@ -261,6 +261,7 @@ class ScaleSet:
     orchestration_mode: str  # Uniform | Flexible
     members: tuple[str, ...] = ()  # VM ids of a Flexible scale set's instances
     capacity: int = 0  # instances of a Uniform scale set: one association covers them all
+    role: str = "nodes"  # its nodearray's role: scheduler (HA schedulers), login or nodes
 
     @property
     def flexible(self) -> bool:
@@ -282,19 +283,19 @@ class Cluster:
         for scale_set in self.scale_sets:
             name = scale_set.id.rsplit("/", 1)[-1]
             if scale_set.flexible:
-                where.update(dict.fromkeys((key(m) for m in scale_set.members), (f"scale set {name} (Flexible)", True)))
+                group = (f"scale set {name} ({scale_set.role}, Flexible)", True)
+                where.update(dict.fromkeys((key(m) for m in scale_set.members), group))
             else:  # the scale set itself: one association covers its instances
-                where[key(scale_set.id)] = (f"scale set {name} (Uniform, {scale_set.capacity} instances)", False)
+                where[key(scale_set.id)] = (f"scale set {name} ({scale_set.role}, Uniform, {scale_set.capacity} instances)", False)
         return where
 
-    def node_targets(self) -> list[str]:
-        """Where node DCRs go: a Uniform scale set itself; each VM of a Flexible one (Azure refuses the set)."""
-        return list(self.node_counts())
-
-    def node_counts(self) -> dict[str, int]:
-        """Each node target and how many nodes it stands for."""
-        counts: dict[str, int] = {}
+    def targets_of(self, role: str) -> dict[str, int]:
+        """Where the DCRs of `role` go, and how many machines each stands for: the scheduler VM; a
+        Uniform scale set itself; each VM of a Flexible one (Azure refuses an association on it)."""
+        counts = dict.fromkeys(self.scheduler_vms, 1) if role == "scheduler" else {}
         for scale_set in self.scale_sets:
+            if scale_set.role != role:
+                continue
             if scale_set.flexible:
                 counts.update(dict.fromkeys(scale_set.members, 1))
             else:

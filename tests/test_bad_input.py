@@ -144,7 +144,7 @@ BAD_CONFIGS = {
     "missing group": (_config("- {files: [/var/log/a.log], roles: [nodes]}\n"), ["components[0]: missing key 'group'", "slurm, os or cyclecloud"]),
     "missing roles and files": (_config("- {group: os}\n"), ["missing key 'files'", "missing key 'roles'"]),
     "unknown group": (_config("- {group: db, files: [/var/log/a.log], roles: [nodes]}\n"), ["components[0].group: 'db' is not one of slurm, os, cyclecloud"]),
-    "unknown role": (_config("- {group: os, files: [/var/log/a.log], roles: [login]}\n"), ["components[0].roles: 'login' is not one of scheduler, nodes"]),
+    "unknown role": (_config("- {group: os, files: [/var/log/a.log], roles: [compute]}\n"), ["components[0].roles: 'compute' is not one of scheduler, login, nodes"]),
     "roles empty": (_config("- {group: os, files: [/var/log/a.log], roles: []}\n"), ["components[0].roles: must be a list of one or more roles"]),
     "roles a string": (_config("- {group: os, files: [/var/log/a.log], roles: nodes}\n"), ["components[0].roles: must be a list"]),
     "files empty": (_config("- {group: os, files: [], roles: [nodes]}\n"), ["components[0].files: must be a list of one or more file patterns"]),

@@ -43,7 +43,7 @@ def test_nodes_and_scheduler_are_found_by_tag():
     # one scale set per nodearray, machine type and placement group; another cluster's are not ours
     assert [s.id.rsplit("/", 1)[-1] for s in cluster.scale_sets] == ["c1-hpc", "c1-hpc-pg1", "c1-htc"]
     # a VM still being created is covered as soon as it exists; one being deleted is not
-    assert cluster.node_targets() == [
+    assert list(cluster.targets_of("nodes")) == [
         f"{P}/virtualMachineScaleSets/c1-hpc",
         f"{P}/virtualMachineScaleSets/c1-hpc-pg1",
         f"{P}/virtualMachines/htc_1",

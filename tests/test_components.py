@@ -1,6 +1,7 @@
 """The shipped config and the naming template of the reference document."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +14,19 @@ from controller.components import Role, default_config_path, load_components
 from controller.errors import UserError
 from tests.support import SUB
 
-# component -> (table, DCR, roles) from the reference document's table.
+# component -> (table, DCR, roles) from the reference document's table; the seed's shared ones also
+# go to login nodes (a role the seed doesn't name: CycleCloud's template has a login nodearray).
 SEED = {
     "slurmctld": ("slurmctld_raw_CL", "slurmctld_raw_dcr", {"scheduler"}),
     "slurmd": ("slurmd_raw_CL", "slurmd_raw_dcr", {"nodes"}),
     "slurmdb": ("slurmdb_raw_CL", "slurmdb_raw_dcr", {"scheduler"}),
     "slurmrestd": ("slurmrestd_raw_CL", "slurmrestd_raw_dcr", {"scheduler"}),
     "slurmjobs": ("slurmjobs_raw_CL", "slurmjobs_raw_dcr", {"scheduler"}),
-    "jetpack": ("jetpack_raw_CL", "jetpack_raw_dcr", {"scheduler", "nodes"}),
-    "jetpackd": ("jetpackd_raw_CL", "jetpackd_raw_dcr", {"scheduler", "nodes"}),
+    "jetpack": ("jetpack_raw_CL", "jetpack_raw_dcr", {"scheduler", "login", "nodes"}),
+    "jetpackd": ("jetpackd_raw_CL", "jetpackd_raw_dcr", {"scheduler", "login", "nodes"}),
     "healthagent": ("healthagent_raw_CL", "healthagent_raw_dcr", {"scheduler"}),
     "dmesg": ("dmesg_raw_CL", "dmesg_raw_dcr", {"nodes"}),
-    "syslog": ("syslog_raw_CL", "syslog_raw_dcr", {"scheduler", "nodes"}),
+    "syslog": ("syslog_raw_CL", "syslog_raw_dcr", {"scheduler", "login", "nodes"}),
 }
 
 
@@ -40,7 +42,9 @@ def test_shipped_config_matches_the_reference_table():
 
 def test_shipped_config_file_patterns():
     by_pattern = {c.pattern: c for c in load_components(default_config_path())}
-    assert by_pattern["slurmjobs"].files == ("/shared/slurm-logs/*/*",)
+    # the archive's default layout is collectable: a wildcard in the file name only
+    assert by_pattern["slurmjobs"].files == ("/shared/slurm-logs/job_*",)
+    assert not any(c.directory_wildcards() for c in by_pattern.values())
     assert "/var/log/messages" in by_pattern["syslog"].files  # RHEL / AlmaLinux
     assert set(by_pattern["slurmctld"].files) == {"/var/log/slurmctld/slurmctld.log", "/var/log/slurm/slurmctld.log"}
     assert by_pattern["slurmdb"].files[0] == "/var/log/slurmctld/slurmdbd.log"
@@ -61,7 +65,7 @@ def test_pattern_is_derived_from_the_log_name(tmp_path):
     "text, words",
     [
         ("components:\n- {group: os, files: ['/x/*/*'], roles: [nodes]}\n", ["pattern", "'*'"]),
-        ("components:\n- {group: os, files: [/x/a.log], roles: [login]}\n", ["roles", "scheduler", "nodes"]),
+        ("components:\n- {group: os, files: [/x/a.log], roles: [compute]}\n", ["roles", "scheduler", "login", "nodes"]),
         ("components:\n- {group: db, files: [/x/a.log], roles: [nodes]}\n", ["group"]),
         ("components:\n- {group: os, files: [x/a.log], roles: [nodes]}\n", ["files", "absolute"]),
         ("components:\n- {group: os, files: [/x/a.log], roles: [nodes], colour: red}\n", ["colour"]),
@@ -170,3 +174,62 @@ def test_validate_into_a_closed_pipe_is_quiet(places, unbuffered):
     )
     os.close(write_end)
     assert done.stderr == "" and done.returncode == 1
+
+
+def test_switched_off_components_are_checked_but_not_collected(tmp_path):
+    from controller.components import load_config
+
+    config = load_config(default_config_path())
+    assert set(config.switched_off) == {"waagent", "cloudinit", "azure_slurm_install", "azurehpc_slurm", "healthagent_install"}
+    assert not set(config.switched_off) & {c.pattern for c in config.components}
+    text = "components:\n- {group: os, files: [/var/log/a.log], roles: [nodes], enabled: false}\n"
+    with pytest.raises(UserError, match="every component is switched off"):
+        load_config(_write(tmp_path, text))
+    with pytest.raises(UserError, match=r"components\[0\]\.enabled: 'no' is not true or false"):
+        load_config(_write(tmp_path, text.replace("false", "'no'")))
+
+
+def test_nodearray_roles_default_to_cyclecloud_template_and_can_be_extended(tmp_path):
+    from controller.components import load_config
+
+    assert load_config(default_config_path()).nodearray_roles == {"scheduler-ha": Role.SCHEDULER, "login": Role.LOGIN}
+    text = "nodearrays: {viz: login}\ncomponents:\n- {group: os, files: [/var/log/a.log], roles: [nodes]}\n"
+    assert load_config(_write(tmp_path, text)).nodearray_roles["viz"] is Role.LOGIN
+    with pytest.raises(UserError, match=r"nodearrays\.viz: 'desktop' is not one of scheduler, login, nodes"):
+        load_config(_write(tmp_path, text.replace("viz: login", "viz: desktop")))
+
+
+@pytest.mark.parametrize("archive, files, error", [
+    ("{root: /shared/slurm-logs, layout: flat}", ("/shared/slurm-logs/job_*",), None),
+    ("{root: /archive/, layout: per-user}", ("/archive/*/*",), None),
+    ("{}", ("/shared/slurm-logs/job_*",), None),
+    ("{layout: nested}", None, "archive.layout: 'nested' is not one of flat, per-user"),
+    ("{root: relative}", None, "archive.root: 'relative' is not a folder"),
+    ("/shared", None, "archive: must be a mapping"),
+])
+def test_the_job_archive_files_follow_its_layout(tmp_path, archive, files, error):
+    text = f"components:\n- {{pattern: slurmjobs, group: slurm, archive: {archive}, roles: [scheduler]}}\n"
+    if error:
+        with pytest.raises(UserError, match=re.escape(error)):
+            load_components(_write(tmp_path, text))
+        return
+    (c,) = load_components(_write(tmp_path, text))
+    assert c.files == files
+    assert c.directory_wildcards() == (["/archive/*/*"] if "per-user" in archive else [])
+
+
+def test_files_and_archive_exclude_each_other(tmp_path):
+    text = "components:\n- {pattern: j, group: slurm, files: [/a.log], archive: {}, roles: [scheduler]}\n"
+    with pytest.raises(UserError, match="not both"):
+        load_components(_write(tmp_path, text))
+
+
+def test_a_wildcard_in_a_directory_is_warned_about(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"SUBSCRIPTION_ID": SUB, "RESOURCE_GROUP": "rg", "WORKSPACE_NAME": "logs", "CLUSTER_NAME": "c"}.items():
+        monkeypatch.setenv(name, value)
+    path = _write(tmp_path, "components:\n- {group: os, files: ['/var/log/*/app.log', '/var/log/b*.log'], roles: [nodes]}\n")
+    assert main(["validate", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: app_raw_dcr watches /var/log/*/app.log: a wildcard in a directory" in err
+    assert "b*.log" not in err

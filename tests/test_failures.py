@@ -114,9 +114,11 @@ def test_rendered_bodies_are_accepted_by_azure(sim, azure, tmp_path, monkeypatch
     from azure.mgmt.monitor import MonitorManagementClient
     from azure.mgmt.monitor.models import DataCollectionRuleResource
 
-    monkeypatch.setenv("REGION", "eastus")
+    monkeypatch.setenv("REGION", "westeurope")  # wrong: render takes the workspace's region, and says so
     assert main(["render", "--out", str(tmp_path / "out")]) == 0
+    assert "REGION=westeurope ignored: workspace logs is in eastus" in capsys.readouterr().err
     dcrs = sorted((tmp_path / "out" / "data-collection-rules").glob("*/*_raw_dcr.json"))
+    assert {json.loads(p.read_text())["location"] for p in dcrs} == {"eastus"}
     tables = sorted((tmp_path / "out" / "tables").glob("*_raw_CL.json"))
     assert {p.parent.name for p in dcrs} == {"slurm", "os", "cyclecloud"} and len(dcrs) == len(tables) == 10
     kwargs = {"base_url": azure.endpoint}

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.components import COMPONENT_KEYS, Component, check_components, load_components
+from controller.components import COMPONENT_KEYS, Component, check_config, load_components
 from controller.errors import UserError
 from controller.settings import Settings, load_settings
 from tests.support import SUB
@@ -83,9 +83,9 @@ def test_any_yaml_document(tmp_path, document):
 @EXAMPLES
 @given(documents)
 def test_any_loaded_structure(document):
-    components, problems = check_components(document)
-    assert bool(problems) or bool(components)
-    for c in components:
+    config, problems = check_config(document)
+    assert bool(problems) != bool(config)
+    for c in config.components if config else ():
         assert c.pattern and c.files and c.roles
 
 

@@ -56,8 +56,11 @@ def test_render_needs_only_what_it_writes(sim, monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)
     for name, value in {"SUBSCRIPTION_ID": SUB, "RESOURCE_GROUP": RG, "WORKSPACE_NAME": "logs", "REGION": "eastus"}.items():
         monkeypatch.setenv(name, value)
-    assert main(["render", "--out", str(tmp_path / "out")]) == 0
+    assert main(["render", "--out", str(tmp_path / "out")]) == 2  # not --offline: it reads the workspace's region
+    assert main(["render", "--offline", "--out", str(tmp_path / "out")]) == 0
+    assert sim.reads() + sim.writes() == 0 and sim.token_requests == 0
     body = json.loads((tmp_path / "out/data-collection-rules/slurm/slurmd_raw_dcr.json").read_text())
+    assert body["location"] == "eastus"
     # without CLUSTER_NAME nothing is marked as ours: resources made from it are adopted explicitly
     assert body["tags"] == {}
     table = json.loads((tmp_path / "out/tables/slurmd_raw_CL.json").read_text())

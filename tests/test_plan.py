@@ -158,7 +158,7 @@ def test_plan_json_is_stable():
         },
     }
     (on_vm,) = [c for c in data["changes"] if c["kind"] == "association" and c["target"] == FLEX_VMS[0] and "slurmd" in c["name"]]
-    assert on_vm["placement"] == "scale set htc (Flexible)"
+    assert on_vm["placement"] == "scale set htc (nodes, Flexible)"
 
 
 def test_report_counts_states_after_apply_and_nodes_by_role():
@@ -176,7 +176,10 @@ def test_report_counts_states_after_apply_and_nodes_by_role():
     assert report.resources[("association", "missing")] == NODE_DCRS
     assert report.resources[("association", "in_sync")] == SCHEDULER_DCRS + NODE_DCRS * 3
     assert report.resources[("table", "in_sync")] == 10 and report.resources[("dcr", "drifted")] == 0
-    assert report.nodes == {("scheduler", True): 1, ("scheduler", False): 0, ("nodes", True): 4 + 2, ("nodes", False): 1}
+    assert report.nodes == {
+        ("scheduler", True): 1, ("scheduler", False): 0, ("login", True): 0, ("login", False): 0,
+        ("nodes", True): 4 + 2, ("nodes", False): 1,
+    }
     assert report.uncovered == {failed_vm} and failed_vm not in report.reached
     # before apply (what `plan` sees) everything is missing
     assert summarize(plan, cluster).resources[("dcr", "missing")] == 10
@@ -187,13 +190,13 @@ def test_big_plans_name_a_few_machines_per_dcr_and_count_the_rest():
     state = desired(Cluster((SCHEDULER,), (ScaleSet(FLEX, "Flexible", many),)))
     text = plan_changes(state, ObservedState(), POLICY).render()
     assert "+ association slurm-log-controller-slurmd_raw_dcr on 40 targets\n" in text
-    assert "      scale set htc (Flexible): htc_0, htc_1, htc_2, htc_3, htc_4 and 35 more\n" in text
+    assert "      scale set htc (nodes, Flexible): htc_0, htc_1, htc_2, htc_3, htc_4 and 35 more\n" in text
     # the scheduler is never hidden among the "more": each group names its own machines
     syslog = text[text.index("+ association slurm-log-controller-syslog_raw_dcr"):].splitlines()[:3]
     assert syslog == [
         "+ association slurm-log-controller-syslog_raw_dcr on 41 targets",
         "        scheduler VM scheduler",
-        "        scale set htc (Flexible): htc_0, htc_1, htc_2, htc_3, htc_4 and 35 more",
+        "        scale set htc (nodes, Flexible): htc_0, htc_1, htc_2, htc_3, htc_4 and 35 more",
     ]
     assert len(text.splitlines()) < 150
 
@@ -233,8 +236,8 @@ def test_creates_show_what_they_will_contain_grouped_by_where_the_machines_are()
     nodes = text[text.index("+ association slurm-log-controller-slurmd_raw_dcr"):].splitlines()[:3]
     assert nodes == [
         "+ association slurm-log-controller-slurmd_raw_dcr on 4 targets",
-        "        scale set hpc (Uniform, 0 instances)",
-        "        scale set htc (Flexible): htc_0, htc_1, htc_2",
+        "        scale set hpc (nodes, Uniform, 0 instances)",
+        "        scale set htc (nodes, Flexible): htc_0, htc_1, htc_2",
     ]
     assert "\033[" not in text
 
@@ -327,3 +330,18 @@ def test_plan_json_matches_its_shipped_schema():
     broken = plans[0].to_dict()
     broken["summary"]["create"] = "48"
     assert not validator.is_valid(broken)
+
+
+def test_a_table_fed_by_a_dcr_of_ours_stays_ours_without_its_mark():
+    """Azure may drop the description that holds a table's mark: the DCR writing into it is a second signal."""
+    state = desired()
+    unmarked = tuple(dataclasses.replace(t, owner=None) for t in state.tables)
+    plan = plan_changes(state, ObservedState(unmarked, state.rules, state.associations), POLICY)
+    assert plan.converged, plan.render()  # not blocked, and no update that Azure might never take
+    # and sync may delete it when it is no longer wanted
+    fewer = dataclasses.replace(state, tables=state.tables[1:])
+    deletes = plan_changes(fewer, ObservedState(unmarked, state.rules, state.associations), PlanPolicy("slurm1", Policy.SYNC, True))
+    assert [(c.action, c.resource.name) for c in deletes.changes] == [("delete", "slurmctld_raw_CL")]
+    # a DCR of another cluster is no signal for us
+    theirs = tuple(dataclasses.replace(r, tags={**r.tags, "slurm-log-controller-cluster": "other"}) for r in state.rules)
+    assert len(plan_changes(state, ObservedState(unmarked, theirs, ()), POLICY).skipped) == 20
