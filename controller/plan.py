@@ -157,6 +157,16 @@ def _blocked(have: Resource, fields: tuple[FieldChange, ...]) -> Skip:
     return Skip(have.kind, have.id, f"{why}{also}: left as is; {fix}", owner, fields)
 
 
+def _elsewhere(want: DataCollectionRule, have: DataCollectionRule) -> str:
+    """A DCR must be in its workspace's region (Azure refuses another) and can't move in place."""
+    if want.location.replace(" ", "").lower() == have.location.replace(" ", "").lower():
+        return ""
+    return (
+        f"is in {have.location} but its workspace in {want.location}: Azure refuses a DCR outside its workspace's "
+        "region and can't move one; delete it (its associations go with it) and the next pass makes it anew"
+    )
+
+
 def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity) -> tuple[list, list, int, list]:
     """Creates, updates and deletes for one kind, what is in the way, and what we own but keep.
     `identity` says when two resources are the same one."""
@@ -170,7 +180,9 @@ def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity
             changes.append(Change(CREATE, want))
             continue
         fields = diff(want, have)
-        if not fields:
+        if isinstance(want, DataCollectionRule) and _owned(have, policy) and _elsewhere(want, have):
+            skipped.append(Skip(have.kind, have.id, _elsewhere(want, have), _owner(have)))
+        elif not fields:
             in_sync += 1
         elif _owned(have, policy):
             if isinstance(want, DataCollectionRule):

@@ -63,7 +63,7 @@ def test_in_sync_is_an_empty_plan():
 def test_changed_file_pattern_is_a_field_level_update():
     state = desired()
     rules = tuple(
-        dataclasses.replace(r, file_patterns=("/var/log/old.log",), tags={**r.tags, "costcenter": "hpc"}, location="westus")
+        dataclasses.replace(r, file_patterns=("/var/log/old.log",), tags={**r.tags, "costcenter": "hpc"}, location="East US")
         if r.name == "slurmd_raw_dcr" else r
         for r in state.rules
     )
@@ -76,7 +76,7 @@ def test_changed_file_pattern_is_a_field_level_update():
     assert '~ dcr slurmd_raw_dcr' in plan.render() and "filePatterns" in plan.render()
     # the PUT keeps a tag someone else added: a tag is not ours to remove
     assert change.resource.tags["costcenter"] == "hpc" and change.resource.tags["managed-by"] == "slurm-log-controller"
-    assert change.resource.location == "westus"  # Azure refuses to move a DCR: update it where it is
+    assert change.resource.location == "East US"  # Azure's other spelling of eastus: updated where it is
 
 
 def test_unowned_resources_are_never_updated_or_deleted():
@@ -345,3 +345,12 @@ def test_a_table_fed_by_a_dcr_of_ours_stays_ours_without_its_mark():
     # a DCR of another cluster is no signal for us
     theirs = tuple(dataclasses.replace(r, tags={**r.tags, "slurm-log-controller-cluster": "other"}) for r in state.rules)
     assert len(plan_changes(state, ObservedState(unmarked, theirs, ()), POLICY).skipped) == 20
+
+
+def test_a_dcr_in_another_region_than_its_workspace_is_not_sent():
+    state = desired()
+    moved = tuple(dataclasses.replace(r, location="westus") if r.name == "slurmd_raw_dcr" else r for r in state.rules)
+    plan = plan_changes(state, ObservedState(state.tables, moved, state.associations), POLICY)
+    assert plan.empty and not plan.converged
+    (skip,) = plan.skipped
+    assert skip.name == "slurmd_raw_dcr" and "is in westus but its workspace in eastus" in skip.reason and "delete it" in skip.reason
