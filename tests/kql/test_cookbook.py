@@ -73,6 +73,9 @@ def test_recipes_give_the_same_answers_in_the_per_user_layout(ws, ws_per_user, d
                not n.startswith("seed-")}
     with_user = [n for n, q in recipes.items() if FLAT_USER in q]
     assert len(recipes) == 7 and len(with_user) == 5
+    for name in with_user:  # the line the doc explains is the one the recipes use
+        (line,) = [l for l in recipes[name].splitlines() if FLAT_USER in l]
+        assert "\n  %s\n" % line[2:] in text, name
     for name, query in recipes.items():
         flat = ws.run(query)
         per_user = ws_per_user.run(query.replace(FLAT_USER, PER_USER_USER))
