@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """slurm-job-archive: keep every Slurm job's script, environment, stdout and stderr.
 
-    <root>/<user>/job_<jobid>.{sh,env,out,err}              ordinary jobs
-    <root>/<user>/job_<arrayjobid>_<taskid>.{sh,env,out,err} array tasks
+    <root>/job_<jobid>.<user>.{sh,env,out,err}              flat layout (default)
+    <root>/job_<arrayjobid>_<taskid>.<user>.{sh,env,out,err} ... for an array task
+    <root>/<user>/job_<jobid>[_<taskid>].{sh,env,out,err}    per-user layout (the seed's)
 
 Hooks (see slurm/README.md):
   Prolog   (root, compute node)   creates a per-job staging file owned by the job user
@@ -39,6 +40,9 @@ DEFAULT_CONFIG = "/etc/default/slurm-job-archive"
 DEFAULTS = {
     # where archives go; must live on a file system root can chown on (no root_squash)
     "SLURM_JOB_ARCHIVE_ROOT": "/shared/slurm-logs",
+    # flat: every file directly in the root, collected by the one pattern <root>/job_*;
+    # per-user: <root>/<user>/job_*, which needs a wildcard in a directory (<root>/*/*)
+    "SLURM_JOB_ARCHIVE_LAYOUT": "flat",
     # node-local staging directory for the TaskProlog's environment dump
     "SLURM_JOB_ARCHIVE_SPOOL": "/run/slurm-job-archive",
     # cap for each archived file (.out, .err, .sh, .env); larger files keep head and tail
@@ -65,14 +69,27 @@ DEFAULTS = {
 REDACTED = "<redacted>"
 GRACE_SECONDS = 2  # after the run's budget, for clean-up, before a hard exit 0
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
+_USER = r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}"
+USER_RE = re.compile(r"^%s$" % _USER)
 JOBID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
 ID_RE = re.compile(r"^[0-9]{1,10}$")
-ARCHIVE_NAME_RE = re.compile(r"^job_[0-9]+(_[0-9]+)?\.(sh|env|out|err)$")
-TEMP_NAME_RE = re.compile(r"^\.job_[0-9]+(_[0-9]+)?\.(sh|env|out|err)\.[0-9]+\.tmp$")
+LAYOUTS = ("flat", "per-user")
+# The job part has no dot and the kind none either, so the user (which may hold dots, like
+# a.shah) is everything between the first and the last dot of a flat name.
+_BASE = r"job_(?P<job>[0-9]+(?:_[0-9]+)?)"
+_KIND = r"(?P<kind>sh|env|out|err)"
+NAME_RES = {
+    "flat": re.compile(r"^%s\.(?P<user>%s)\.%s$" % (_BASE, _USER, _KIND)),
+    "per-user": re.compile(r"^%s\.%s$" % (_BASE, _KIND)),
+}
+# a file being written: a leading dot, so the agent's <root>/job_* never sees it
+TEMP_NAME_RE = re.compile(r"^\.(?P<name>job_[^/]+)\.[0-9]+\.tmp$")
 USER_DIR_MODE = 0o750  # root:<user's primary group>
 FILE_MODE = 0o600  # <user>:<user's primary group>
-ROOT_MODE = 0o755  # root:root
+# root:root. flat: others may open a file whose name they know, never list or create one;
+# per-user: listable, the privacy is in the user folders
+ROOT_MODES = {"flat": 0o711, "per-user": 0o755}
+SPOOL_MODE = 0o755  # root:root
 
 
 class ArchiveError(Exception):
@@ -160,6 +177,34 @@ def valid_jobid(value):
 
 def valid_id(value):
     return bool(value) and bool(ID_RE.fullmatch(value))
+
+
+def archive_layout(settings):
+    layout = settings.get("SLURM_JOB_ARCHIVE_LAYOUT", "")
+    if layout not in LAYOUTS:
+        raise ArchiveError("SLURM_JOB_ARCHIVE_LAYOUT=%r is neither flat nor per-user: set one of "
+                           "them in the config file" % layout)
+    return layout
+
+
+def archive_entry(layout, base, user, kind):
+    """A job's archived file, relative to the archive root."""
+    if layout == "flat":
+        return "%s.%s.%s" % (base, user, kind)
+    return "%s/%s.%s" % (user, base, kind)
+
+
+def parse_archive_entry(layout, entry):
+    """(job, user, kind) from an archive_entry() path, job being `12` or `12_3` (array task);
+    None for any other name."""
+    if layout == "flat":
+        m = NAME_RES["flat"].fullmatch(entry)
+        return (m.group("job"), m.group("user"), m.group("kind")) if m else None
+    user, sep, name = entry.partition("/")
+    m = NAME_RES["per-user"].fullmatch(name)
+    if not sep or not m or not valid_user(user):
+        return None
+    return m.group("job"), user, m.group("kind")
 
 
 def archive_base(job_id, array_job_id=None, array_task_id=None):
@@ -358,11 +403,12 @@ def uid_from_userid(value):
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def open_root_dir(path):
+def open_root_dir(path, layout):
     """Open (creating if needed) the root-owned archive root; repair owner/mode."""
     if not os.path.isabs(path):
         raise ArchiveError("archive root must be absolute: %r" % path)
-    os.makedirs(path, ROOT_MODE, exist_ok=True)
+    mode = ROOT_MODES[layout]
+    os.makedirs(path, mode, exist_ok=True)
     fd = os.open(path, O_DIR)  # ELOOP if the last component is a symlink
 
     def repair(st):
@@ -370,8 +416,8 @@ def open_root_dir(path):
             LOG.warning("archive root %s owned by %d:%d, making it root:root" % (
                 path, st.st_uid, st.st_gid))
             os.fchown(fd, 0, 0)
-        if stat.S_IMODE(st.st_mode) != ROOT_MODE:
-            os.fchmod(fd, ROOT_MODE)
+        if stat.S_IMODE(st.st_mode) != mode:
+            os.fchmod(fd, mode)
         if _was_open(st):
             _take_back_root(fd, path)
 
@@ -385,17 +431,17 @@ def _was_open(st):
 
 
 def _take_back_root(root_fd, path):
-    """The archive root was writable by others: drop anything but directories from it, and
-    take back every folder in it that others could write (see _purge_planted)."""
+    """The archive root was writable by others: drop anything but folders named like users
+    and the flat layout's files of the user they name (see _purge_planted), and take back
+    every folder in it that others could write. A folder named like a flat file is no user's:
+    it was planted where <root>/job_* looks."""
+    _purge_planted(root_fd, path, lambda name, st: _is_flat_file_of_its_user(name, st) or (
+        stat.S_ISDIR(st.st_mode) and valid_user(name)
+        and parse_archive_entry("flat", name) is None))
     for name in os.listdir(root_fd):
         try:
             st = os.stat(name, dir_fd=root_fd, follow_symlinks=False)
-            if not stat.S_ISDIR(st.st_mode) or not valid_user(name):
-                LOG.warning("removing %r from archive root %s (it was writable by others)" % (
-                    name, path))
-                _remove_tree_at(root_fd, name)
-                continue
-            if not _was_open(st):
+            if not stat.S_ISDIR(st.st_mode) or not _was_open(st):
                 continue
             try:
                 pw = pwd.getpwnam(name)
@@ -406,28 +452,47 @@ def _take_back_root(root_fd, path):
             try:
                 os.fchown(fd, 0, gid)
                 os.fchmod(fd, mode)
-                _purge_planted(fd, uid, os.path.join(path, name))
+                _purge_planted(fd, os.path.join(path, name), _plain_file_of(uid))
             finally:
                 os.close(fd)
         except OSError as e:
             LOG.warning("archive root %s: cannot take back %r: %s" % (path, name, e))
 
 
-def _purge_planted(dir_fd, uid, where):
-    """A folder others could write until now (it is root's now): remove every entry but
-    plain files of `uid` with a single name. Symlinks, FIFOs, sockets, directories, hard
-    links and other owners' files may have been planted for root, or for the log agent that
-    reads <root>/*/* as root, to follow or hang on."""
+def _plain_file_of(uid):
+    """What a user folder keeps when taken back: plain files of `uid` with a single name, or
+    one another epilog is writing right now (root's until its fchown)."""
+    return lambda name, st: stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and (
+        st.st_uid == uid or (st.st_uid == 0 and bool(TEMP_NAME_RE.fullmatch(name))))
+
+
+def _is_flat_file_of_its_user(name, st):
+    """A plain single-name file whose flat name (or temp name) names the user owning it."""
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        return False
+    temp = TEMP_NAME_RE.fullmatch(name)
+    if temp and st.st_uid == 0:
+        return True
+    parsed = parse_archive_entry("flat", temp.group("name") if temp else name)
+    try:
+        return parsed is not None and pwd.getpwnam(parsed[1]).pw_uid == st.st_uid
+    except KeyError:
+        return False
+
+
+def _purge_planted(dir_fd, where, keep):
+    """A directory others could write until now (it is root's now): remove every entry but
+    those `keep(name, lstat)` accepts. Symlinks, FIFOs, sockets, directories, hard links and
+    other owners' files may have been planted for root, or for the log agent that reads the
+    archive as root, to follow or hang on."""
     planted = []
     for name in os.listdir(dir_fd):  # decide on one snapshot (removals change link counts)
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             continue
-        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and (
-                st.st_uid == uid or (st.st_uid == 0 and TEMP_NAME_RE.fullmatch(name))):
-            continue  # the user's file, or one another epilog is writing right now
-        planted.append((name, st.st_ino))
+        if not keep(name, st):
+            planted.append((name, st.st_ino))
     for name, ino in planted:
         try:  # renamed over since the snapshot (a hook that found the folder closed): keep it
             if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_ino != ino:
@@ -462,7 +527,7 @@ def open_user_dir(root_fd, user, gid, uid=None):
         if stat.S_IMODE(st.st_mode) != USER_DIR_MODE:
             os.fchmod(fd, USER_DIR_MODE)
         if _was_open(st):
-            _purge_planted(fd, -1 if uid is None else uid, user)
+            _purge_planted(fd, user, _plain_file_of(-1 if uid is None else uid))
 
     _settle(fd, repair)
     return fd
@@ -738,21 +803,21 @@ def spool_job_dir(settings, job):
 def do_prolog(settings, env):
     job = Job(env)
     spool, _ = spool_job_dir(settings, job)
-    os.makedirs(spool, ROOT_MODE, exist_ok=True)
+    os.makedirs(spool, SPOOL_MODE, exist_ok=True)
     sfd = os.open(spool, O_DIR)
     try:
         st = os.fstat(sfd)
         if st.st_uid != 0 or st.st_gid != 0:
             os.fchown(sfd, 0, 0)
-        if stat.S_IMODE(st.st_mode) != ROOT_MODE:
-            os.fchmod(sfd, ROOT_MODE)
+        if stat.S_IMODE(st.st_mode) != SPOOL_MODE:
+            os.fchmod(sfd, SPOOL_MODE)
         _remove_tree_at(sfd, job.job_id)  # leftovers of a requeued run
         # <spool>/<jobid>/ is root's; the user gets the one file "env" in it, so a job can't
         # create entries (or trees too deep to remove) on /run, only write that file
-        os.mkdir(job.job_id, ROOT_MODE, dir_fd=sfd)
+        os.mkdir(job.job_id, SPOOL_MODE, dir_fd=sfd)
         jfd = os.open(job.job_id, O_DIR, dir_fd=sfd)
         try:
-            os.fchmod(jfd, ROOT_MODE)
+            os.fchmod(jfd, SPOOL_MODE)
             fd = os.open("env", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o600, dir_fd=jfd)
             try:
@@ -815,6 +880,7 @@ def do_epilog(settings, env):
 
 
 def _archive(settings, job, staged_env, limit, timeout, t0):
+    layout = archive_layout(settings)
     text = run_scontrol(settings, ["show", "job", "-dd", job.job_id], timeout)
     rec, untrusted = job_record(text.decode("utf-8", "replace"), job.job_id)
     if rec is None:
@@ -867,69 +933,84 @@ def _archive(settings, job, staged_env, limit, timeout, t0):
             problems.append(str(e))
 
     written = []
-    root_fd = open_root_dir(settings["SLURM_JOB_ARCHIVE_ROOT"])
+    root = settings["SLURM_JOB_ARCHIVE_ROOT"]
+    root_fd = open_root_dir(root, layout)
     try:
-        user_fd = open_user_dir(root_fd, job.user, job.primary_gid, job.uid)
+        dir_fd = root_fd if layout == "flat" else open_user_dir(
+            root_fd, job.user, job.primary_gid, job.uid)
         try:
             for suffix in sorted(files):
+                name = archive_entry(layout, base, job.user, suffix[1:]).rsplit("/", 1)[-1]
                 try:
-                    write_archive_file(user_fd, base + suffix, files.pop(suffix), job.uid,
+                    write_archive_file(dir_fd, name, files.pop(suffix), job.uid,
                                        job.primary_gid)
-                    written.append(suffix)
+                    written.append(suffix[1:])
                 except OSError as e:
-                    LOG.error("job %s: cannot write %s%s: %s" % (job.job_id, base, suffix, e))
+                    LOG.error("job %s: cannot write %s: %s" % (job.job_id, name, e))
         finally:
-            os.close(user_fd)
+            if dir_fd != root_fd:
+                os.close(dir_fd)
     finally:
         os.close(root_fd)
     for p in problems:
         LOG.warning("job %s: %s" % (job.job_id, p))
-    LOG.info("job %s: archived as %s/%s/%s.{%s} in %d ms" % (
-        job.job_id, settings["SLURM_JOB_ARCHIVE_ROOT"], job.user, base,
-        ",".join(s[1:] for s in written), (time.monotonic() - t0) * 1000))
+    LOG.info("job %s: archived as %s in %d ms" % (
+        job.job_id, os.path.join(root, archive_entry(
+            layout, base, job.user, "{%s}" % ",".join(written))),
+        (time.monotonic() - t0) * 1000))
 
 
 # --------------------------------------------------------------------------- retention
 
 
 def do_retention(settings, days, dry_run=False, now=None, out=sys.stdout):
-    """Remove archive files (and stray temp files / symlinks) older than `days` days."""
+    """Remove archive files (and stray temp files / symlinks under their names) older than
+    `days` days. Both layouts' names are looked for, whichever is set: after a switch of
+    SLURM_JOB_ARCHIVE_LAYOUT the other one's files age out too. Never follows a link, never
+    enters a symlinked folder."""
     root = settings["SLURM_JOB_ARCHIVE_ROOT"]
     cutoff = (now if now is not None else time.time()) - days * 86400
-    removed = kept = 0
+    counts = {"removed": 0, "kept": 0}
+
+    def expire(dir_fd, name, layout, shown):
+        if not (NAME_RES[layout].fullmatch(name) or TEMP_NAME_RE.fullmatch(name)):
+            return
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode) or st.st_mtime >= cutoff:
+            counts["kept"] += 1
+            return
+        if not dry_run:
+            os.unlink(name, dir_fd=dir_fd)
+        counts["removed"] += 1
+        print("%s %s" % ("would remove" if dry_run else "removed", shown), file=out)
+
     root_fd = os.open(root, O_DIR)
     try:
-        for user in sorted(os.listdir(root_fd)):
+        for name in sorted(os.listdir(root_fd)):
             try:
-                if not stat.S_ISDIR(os.stat(user, dir_fd=root_fd,
-                                            follow_symlinks=False).st_mode):
-                    continue
-                ufd = os.open(user, O_DIR, dir_fd=root_fd)
-            except OSError as e:
-                LOG.warning("retention: skipping %s: %s" % (user, e))
+                is_dir = stat.S_ISDIR(os.stat(name, dir_fd=root_fd,
+                                              follow_symlinks=False).st_mode)
+            except FileNotFoundError:
+                continue
+            if not is_dir:
+                expire(root_fd, name, "flat", os.path.join(root, name))
                 continue
             try:
-                for name in sorted(os.listdir(ufd)):
-                    ours = ARCHIVE_NAME_RE.fullmatch(name) or (
-                        name.startswith(".job_") and name.endswith(".tmp"))
-                    if not ours:
-                        continue
-                    st = os.stat(name, dir_fd=ufd, follow_symlinks=False)
-                    if stat.S_ISDIR(st.st_mode) or st.st_mtime >= cutoff:
-                        kept += 1
-                        continue
-                    if not dry_run:
-                        os.unlink(name, dir_fd=ufd)
-                    removed += 1
-                    print("%s %s" % ("would remove" if dry_run else "removed",
-                                     os.path.join(root, user, name)), file=out)
+                ufd = os.open(name, O_DIR, dir_fd=root_fd)
+            except OSError as e:
+                LOG.warning("retention: skipping %s: %s" % (name, e))
+                continue
+            try:
+                for entry in sorted(os.listdir(ufd)):
+                    expire(ufd, entry, "per-user", os.path.join(root, name, entry))
             finally:
                 os.close(ufd)
     finally:
         os.close(root_fd)
     LOG.info("retention: %s %d files older than %g days under %s, kept %d" % (
-        "would remove" if dry_run else "removed", removed, days, root, kept))
-    return removed
+        "would remove" if dry_run else "removed", counts["removed"], days, root,
+        counts["kept"]))
+    return counts["removed"]
 
 
 # --------------------------------------------------------------------------- main
@@ -970,6 +1051,11 @@ def main(argv=None, env=None):
                 raise ValueError("negative")
         except (ValueError, IndexError):
             print("retention: --days needs a number of days >= 0\n" + USAGE, file=sys.stderr)
+            return 2
+        try:
+            archive_layout(settings)  # a typo there would break the next epilogs: say so now
+        except ArchiveError as e:
+            print("retention: %s" % e, file=sys.stderr)
             return 2
         try:
             do_retention(settings, days, dry_run)

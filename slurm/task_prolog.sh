@@ -3,7 +3,7 @@
 # environment it sees is the job's own (what the user exported before sbatch/srun, plus
 # Slurm's SLURM_* variables). It drops that environment, NUL-separated, into the empty file
 # <spool>/<jobid>/env that the root Prolog created for the user (the directory is root's);
-# the root Epilog reads it back as the user and writes <archive>/<user>/job_<id>.env.
+# the root Epilog reads it back as the user and writes the job's archived .env.
 #
 # slurmstepd parses a TaskProlog's stdout ("export X=Y", "print ..."): print nothing.
 # Only the first task to lock the still-empty file writes it; later tasks leave it alone.

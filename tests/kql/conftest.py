@@ -11,5 +11,11 @@ def ws():
 
 
 @pytest.fixture(scope="module")
+def ws_per_user(ws):
+    """The same workspace with the archive in the seed's per-user layout."""
+    return build("per-user", now=ws.now)
+
+
+@pytest.fixture(scope="module")
 def doc():
     return doc_queries()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.kql.workspace import archive
+from tests.kql.workspace import DOC, archive
 
 
 def with_let(query, name, value):
@@ -46,12 +46,49 @@ def test_job_lifecycle(ws, doc):
 
 def test_everything_about_one_job_in_order(ws, doc):
     for job, parts in (("102", ["sh", "env", "out", "err"]), ("103_4", ["sh", "env", "out"])):
-        files = {f["part"]: f for f in archive(ws.sja) if f["job"] == job}
+        files = {f["part"]: f for f in archive(ws.sja, ws.layout) if f["job"] == job}
         rows = ws.run(with_let(doc["job-everything"], "jobid", job))
         assert [(r["Part"], r["RawData"]) for r in rows] == [
             (part, line) for part in parts for line in files[part]["lines"]]
         assert {r["JobId"] for r in rows} == {job}
         assert {r["User"] for r in rows} == {"alice"}
+
+
+# How the cookbook takes User from FilePath: the flat layout's way in every recipe, and the
+# line docs/queries.md says to put instead for the per-user layout.
+FLAT_USER = 'User = extract(@"/job_[0-9_]+\\.([^/]+)\\.[a-z]+$", 1, FilePath)'
+PER_USER_USER = 'User = extract(@"/([^/]+)/job_[^/]+$", 1, FilePath)'
+
+
+def _sorted_rows(rows):
+    return sorted(tuple(sorted((k, str(v)) for k, v in r.items())) for r in rows)
+
+
+def test_recipes_give_the_same_answers_in_the_per_user_layout(ws, ws_per_user, doc):
+    """Every recipe on the job archive answers alike for both layouts, with the doc's one
+    change for the per-user layout (User), and only with it."""
+    text = DOC.read_text()
+    assert PER_USER_USER in text
+    recipes = {n: q for n, q in doc.items() if "slurmjobs_raw_CL" in q and
+               not n.startswith("seed-")}
+    with_user = [n for n, q in recipes.items() if FLAT_USER in q]
+    assert len(recipes) == 7 and len(with_user) == 5
+    for name in with_user:  # the line the doc explains is the one the recipes use
+        (line,) = [l for l in recipes[name].splitlines() if FLAT_USER in l]
+        assert "\n  %s\n" % line[2:] in text, name
+    for name, query in recipes.items():
+        flat = ws.run(query)
+        per_user = ws_per_user.run(query.replace(FLAT_USER, PER_USER_USER))
+        assert flat and _sorted_rows(flat) == _sorted_rows(per_user), name
+        if name in with_user:  # the flat layout's User is wrong for per-user paths
+            assert {r["User"] for r in ws_per_user.run(query)} == {""}, name
+
+
+def test_everything_about_a_job_of_a_dotted_user(ws, doc):
+    rows = ws.run(with_let(doc["job-everything"], "jobid", "201"))
+    assert {(r["User"], r["JobId"]) for r in rows} == {("a.shah", "201")}
+    parts = [r["Part"] for r in rows]
+    assert sorted(set(parts), key=parts.index) == ["sh", "env", "out"]
 
 
 def test_jobs_with_stderr_in_the_last_day(ws, doc):

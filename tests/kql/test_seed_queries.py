@@ -63,7 +63,7 @@ SECRETS = ("hunter2-db", "tok-123456", "azs-0123456789")
 
 @pytest.fixture(scope="module")
 def files(ws):
-    return archive(ws.sja)
+    return archive(ws.sja, ws.layout)
 
 
 def recent(files, **kw):
@@ -114,7 +114,7 @@ def test_seed_recent_submissions_lists_the_scripts_and_every_file_of_a_dotted_us
     a_shah = sorted((f["path"], line) for f in recent(files, user="a.shah")
                     if f["part"] != "sh" for line in f["lines"])
     assert a_shah and got == sorted(scripts + a_shah)
-    assert "/shared/slurm-logs/alice/job_103_4.sh" in {p for p, _ in got}  # the array task
+    assert "/shared/slurm-logs/job_103_4.alice.sh" in {p for p, _ in got}  # the array task
     assert not [p for p, _ in got if "/job_90." in p]  # two days old
 
 
@@ -131,15 +131,15 @@ def test_seed_job_failures_misses_jobs_without_err_and_takes_dotted_users(ws, do
     rows = ws.run(doc["seed-job-failures"])
     got = sorted((r["FilePath"], r["RawData"]) for r in rows)
     assert got == sorted([
-        ("/shared/slurm-logs/alice/job_102.err", "RuntimeError: CUDA error: out of memory"),
-        ("/shared/slurm-logs/alice/job_102.err",
+        ("/shared/slurm-logs/job_102.alice.err", "RuntimeError: CUDA error: out of memory"),
+        ("/shared/slurm-logs/job_102.alice.err",
          "srun: error: ccw-hpc-2: task 0: Exited with exit code 1"),
-        ("/shared/slurm-logs/alice/job_102.err",
+        ("/shared/slurm-logs/job_102.alice.err",
          "Checkpoint save failed: /scratch/alice/ckpt: No space left on device"),
         # no time bound: a job archived two days ago
-        ("/shared/slurm-logs/alice/job_90.err", "error: this old job failed"),
+        ("/shared/slurm-logs/job_90.alice.err", "error: this old job failed"),
         # `contains ".err"`: the stdout of user r.errington
-        ("/shared/slurm-logs/r.errington/job_202.out", "checked 120 files, 0 errors"),
+        ("/shared/slurm-logs/job_202.r.errington.out", "checked 120 files, 0 errors"),
     ])
     # missed: the time-limit kill of a job without --error (its stderr is in .out), and the
     # Traceback line
@@ -163,7 +163,9 @@ def test_job_failures_corrected(ws, doc):
     ])
 
 
-def test_seed_job_env_parses_job_ids_and_slurm_variables(ws, doc, files):
+def _seed_job_env(ws, doc, files, wrong_job_id):
+    """Run seed-job-env; check it against the archive with JobId as the seed's parse gets it
+    (`wrong_job_id(file)`); return {JobId: {name: value}}."""
     rows = ws.run(doc["seed-job-env"])
     assert doc["seed-job-env"] in ws.shimmed  # parse RawData with EnvVar ...: see workspace.py
     assert rows.columns == ["JobId", "EnvVar", "EnvValue", "TimeGenerated"]
@@ -172,26 +174,38 @@ def test_seed_job_env_parses_job_ids_and_slurm_variables(ws, doc, files):
     for f in files:
         if f["part"] != "env":
             continue
-        # the bug: `* "/job_"` stops at the first "/job_", here the user folder job_runner
-        job = "runner/job_301" if f["user"] == "job_runner" else f["job"]
         for line in f["lines"]:
             name, _, value = line.partition("=")
             if name.startswith("SLURM_"):
-                expected.append((job, name, value))
+                expected.append((wrong_job_id(f), name, value))
     assert got == sorted(expected)
+    for value in (v for _, _, v in got):
+        assert not any(s in value for s in SECRETS)
     by_job = {}
     for job, name, value in got:
         by_job.setdefault(job, {})[name] = value
-    assert by_job["103_4"]["SLURM_ARRAY_JOB_ID"] == "103"
-    assert by_job["103_4"]["SLURM_ARRAY_TASK_ID"] == "4"
-    assert by_job["103_4"]["SLURM_JOB_ID"] == "107"
-    assert by_job["102"]["SLURM_JOB_NODELIST"] == "ccw-hpc-2"
-    assert by_job["101"]["SLURM_WORKING_CLUSTER"] == "ccw:%s:6817:9728:109" % SCHEDULER
-    assert "SLURM_SCRIPT_CONTEXT" not in by_job["101"]  # the TaskProlog's own, dropped
-    assert "90" in by_job  # no time bound in this one
+    return by_job
+
+
+def test_seed_job_env_takes_the_user_into_job_ids_in_the_flat_layout(ws, doc, files):
+    # `JobId:string ".env"` runs up to ".env": job_104.bob.env gives 104.bob
+    by_job = _seed_job_env(ws, doc, files, lambda f: "%s.%s" % (f["job"], f["user"]))
+    assert by_job["103_4.alice"]["SLURM_ARRAY_JOB_ID"] == "103"
+    assert by_job["103_4.alice"]["SLURM_ARRAY_TASK_ID"] == "4"
+    assert by_job["103_4.alice"]["SLURM_JOB_ID"] == "107"
+    assert by_job["102.alice"]["SLURM_JOB_NODELIST"] == "ccw-hpc-2"
+    assert by_job["101.alice"]["SLURM_WORKING_CLUSTER"] == "ccw:%s:6817:9728:109" % SCHEDULER
+    assert "SLURM_SCRIPT_CONTEXT" not in by_job["101.alice"]  # the TaskProlog's own, dropped
+    assert "90.alice" in by_job  # no time bound in this one
+    assert "301.job_runner" in by_job and not {"101", "102", "103_4"} & set(by_job)
+
+
+def test_seed_job_env_in_the_per_user_layout_fails_users_named_job_(ws_per_user, doc):
+    # the bug: `* "/job_"` stops at the first "/job_", here the user folder job_runner
+    by_job = _seed_job_env(ws_per_user, doc, archive(ws_per_user.sja, "per-user"), lambda f: (
+        "runner/job_301" if f["user"] == "job_runner" else f["job"]))
+    assert by_job["103_4"]["SLURM_ARRAY_TASK_ID"] == "4" and "90" in by_job
     assert "runner/job_301" in by_job and "301" not in by_job
-    for value in (v for _, _, v in got):
-        assert not any(s in value for s in SECRETS)
 
 
 def test_job_env_corrected_shows_secrets_redacted(ws, doc):

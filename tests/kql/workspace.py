@@ -5,8 +5,9 @@ TimeGenerated (datetime, UTC), RawData (one line of the file), Computer (the VM'
 FilePath (the file's path). Every file becomes one row per line, as AMA's `logFiles` source does.
 
 - `slurmjobs_raw_CL`: archive files whose names and contents come from the real job archive
-  program (`slurm/slurm_job_archive.py`: `archive_base`, `parse_environ`, `format_env` with the
-  default redaction patterns, `cap_bytes` with its truncation marker), so a change of the archive
+  program (`slurm/slurm_job_archive.py`: `archive_base` and `archive_entry` in the layout the
+  workspace is built for, flat by default, `parse_environ`, `format_env` with the default
+  redaction patterns, `cap_bytes` with its truncation marker), so a change of the archive
   format changes what the queries see. AMA runs on the scheduler for this DCR, so Computer is
   the scheduler's name for every job.
 - `slurmctld_raw_CL`: a real slurmctld.log (Slurm 22.05.8, `tests/kql/data/slurmctld.log`,
@@ -281,31 +282,36 @@ def jobs(sja):
     ]
 
 
-def archive_files(sja, job):
-    """{path: bytes} exactly as the archive program names and formats them."""
+def archive_parts(sja, job):
+    """{suffix: bytes} exactly as the archive program formats the job's files."""
     patterns = sja.parse_redact_patterns(sja.DEFAULTS["SLURM_JOB_ARCHIVE_REDACT"])
     limit = job.get("max_bytes", int(sja.DEFAULTS["SLURM_JOB_ARCHIVE_MAX_BYTES"]))
-    array = job.get("array")
-    base = sja.archive_base(job["job"], *(array or (None, None)))
     staged = environ(slurm_env(job["job"], job["user"], job["node"], job.get("env_extra", ()),
-                               array))
+                               job.get("array")))
     files = {".env": sja.cap_bytes(sja.format_env(sja.parse_environ(staged), patterns), limit)}
     for suffix, text in job["files"].items():
         files[suffix] = sja.cap_bytes(text.encode(), limit)
+    return files
+
+
+def archive_files(sja, job, layout):
+    """{path: bytes} exactly as the archive program names them, in the order it writes them
+    (sorted by suffix: .env, .err, .out, .sh)."""
+    base = sja.archive_base(job["job"], *(job.get("array") or (None, None)))
     root = sja.DEFAULTS["SLURM_JOB_ARCHIVE_ROOT"]
-    # the program writes the files in sorted order (.env, .err, .out, .sh)
-    return {"%s/%s/%s%s" % (root, job["user"], base, s): files[s] for s in sorted(files)}
+    return {"%s/%s" % (root, sja.archive_entry(layout, base, job["user"], suffix[1:])): content
+            for suffix, content in sorted(archive_parts(sja, job).items())}
 
 
-def archive(sja):
-    """Every archived file: dicts of user, job (the id in the file name: `103_4` for an array
-    task), part (sh, env, out, err), path, content (bytes), lines, ago (minutes)."""
+def archive(sja, layout):
+    """Every archived file: dicts of user, job (the id users see: `103_4` for an array task),
+    part (sh, env, out, err), path, content (bytes), lines, ago (minutes)."""
     out = []
     for job in jobs(sja):
-        for path, content in archive_files(sja, job).items():
-            name = path.rsplit("/", 1)[1]
-            out.append(dict(user=job["user"], job=name[len("job_"):name.index(".")],
-                            part=name.rsplit(".", 1)[1], path=path, content=content,
+        parts = sorted(archive_parts(sja, job))
+        for suffix, (path, content) in zip(parts, archive_files(sja, job, layout).items()):
+            out.append(dict(user=job["user"], job="_".join(job.get("array") or [job["job"]]),
+                            part=suffix[1:], path=path, content=content,
                             lines=content.decode().split("\n")[:-1], ago=job["ago"],
                             source=job))
     return out
@@ -319,11 +325,11 @@ def ts(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03d" % (t.microsecond // 1000)
 
 
-def slurmjobs_rows(sja, now):
+def slurmjobs_rows(sja, now, layout):
     rows = []
     for job in jobs(sja):
         t = job_end(now, job) + dt.timedelta(seconds=2)  # the epilog, then AMA's pick-up
-        for k, (path, content) in enumerate(archive_files(sja, job).items()):
+        for k, (path, content) in enumerate(archive_files(sja, job, layout).items()):
             rows += ama_rows(path, content, SCHEDULER, t + dt.timedelta(milliseconds=10 * k))
     return rows
 
@@ -400,8 +406,8 @@ def syslog_rows(now):
         (SCHEDULER, "CRON[2211]: (root) CMD (/opt/slurm-job-archive/slurm_job_archive.py "
                     "retention)"),
         ("ccw-hpc-1", "kernel: [ 8123.456789] nvidia-nvswitch: probe of 0000:00:05.0 failed"),
-        ("ccw-hpc-1", "slurm-job-archive[5021]: job 101: archived as /shared/slurm-logs/alice/"
-                      "job_101.{env,err,out,sh} in 14 ms"),
+        ("ccw-hpc-1", "slurm-job-archive[5021]: job 101: archived as /shared/slurm-logs/"
+                      "job_101.alice.{env,err,out,sh} in 14 ms"),
         ("ccw-hpc-2", "sshd[3310]: Accepted publickey for alice from 10.1.0.4 port 50122 ssh2: "
                       "ED25519 SHA256:abc"),
         ("ccw-hpc-2", "slurmd[1402]: error: Unable to register: Zero Bytes were transmitted "
@@ -421,20 +427,21 @@ def syslog_rows(now):
     return rows
 
 
-def build():
-    """A Workspace with the four tables filled."""
+def build(layout="flat", now=None):
+    """A Workspace with the four tables filled, the archive in `layout` (flat or per-user)."""
     kql = engine()
     sja = load_archive_module()
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     con = kql.connect()
     for table in TABLES:
         con.execute('CREATE TABLE "%s" (TimeGenerated TIMESTAMP, RawData VARCHAR, '
                     "Computer VARCHAR, FilePath VARCHAR)" % table)
-    for table, rows in (("slurmjobs_raw_CL", slurmjobs_rows(sja, now)),
+    for table, rows in (("slurmjobs_raw_CL", slurmjobs_rows(sja, now, layout)),
                         ("slurmctld_raw_CL", slurmctld_rows(sja, now)),
                         ("slurmd_raw_CL", slurmd_rows(sja, now)),
                         ("syslog_raw_CL", syslog_rows(now))):
         con.executemany('INSERT INTO "%s" VALUES (?, ?, ?, ?)' % table, rows)
     ws = Workspace(kql, con, now)
     ws.sja = sja
+    ws.layout = layout
     return ws

@@ -2,8 +2,9 @@
 
 A session fixture starts munged, slurmctld and slurmd with a throwaway slurm.conf whose Prolog,
 Epilog and TaskProlog are the scripts in slurm/, submits every job once as a non-root user, waits
-for all of them to finish, and the tests then check the archive. Needs root and the Slurm
-binaries: skipped locally without them, but failed when CI=true.
+for all of them to finish, and the tests then check the archive. It does so once per archive
+layout (SLURM_JOB_ARCHIVE_LAYOUT=flat, the default, and per-user, the seed's). Needs root and
+the Slurm binaries: skipped locally without them, but failed when CI=true.
 """
 
 import grp
@@ -27,6 +28,7 @@ from tests.support import unavailable
 SLURM_DIR = pathlib.Path(__file__).resolve().parents[2] / "slurm"
 
 USER = "sjatest"
+OTHER_USER = "sjatest2"  # a second user, for the privacy checks
 MAX_BYTES = 64 * 1024
 DAEMON_MARKER = "SJA_ROOT_DAEMON_ONLY"
 
@@ -55,8 +57,9 @@ def _sh(*args, check=True, **kw):
 
 
 class Cluster:
-    def __init__(self, tmp):
+    def __init__(self, tmp, layout):
         self.tmp = tmp
+        self.layout = layout
         self.conf = tmp / "slurm.conf"
         self.archive = tmp / "archive"
         self.spool = tmp / "job-spool"
@@ -71,9 +74,16 @@ class Cluster:
     def cmd(self, *args, check=True, env=None):
         return _sh(*args, check=check, env=dict(self.env, **(env or {})))
 
-    def as_user(self, *args, check=True, env=None):
-        return _sh("runuser", "-u", USER, "--", "env", *("%s=%s" % kv for kv in
+    def as_user(self, *args, check=True, env=None, user=USER):
+        return _sh("runuser", "-u", user, "--", "env", *("%s=%s" % kv for kv in
                    dict(self.env, **(env or {})).items()), *args, check=check, cwd=self.work)
+
+    def archived(self, base, suffix, user=USER):
+        """Where the layout puts a file of the job user's (spelled out here, not taken from
+        the program, so a change of its naming fails these tests)."""
+        if self.layout == "flat":
+            return self.archive / ("%s.%s%s" % (base, user, suffix))
+        return self.archive / user / ("%s%s" % (base, suffix))
 
     def sbatch(self, *args, env=None):
         out = self.as_user("sbatch", "--parsable", *args, env=env).stdout.strip()
@@ -152,16 +162,17 @@ def _read_pid(path):
         return None
 
 
-@pytest.fixture(scope="session")
-def cluster():
+@pytest.fixture(scope="session", params=["flat", "per-user"])
+def cluster(request):
     _require_root_and_slurm()
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        _sh("useradd", "--create-home", "--shell", "/bin/sh", USER)
+    for user in (USER, OTHER_USER):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            _sh("useradd", "--create-home", "--shell", "/bin/sh", user)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="sja-cluster-"))
     tmp.chmod(0o755)
-    c = Cluster(tmp)
+    c = Cluster(tmp, request.param)
     for d in ("state", "spool", "log"):
         (tmp / d).mkdir()
     c.work.mkdir()
@@ -169,6 +180,7 @@ def cluster():
     _write(tmp / "archive.conf", "\n".join([
         "# test settings for slurm_job_archive.py",
         "SLURM_JOB_ARCHIVE_ROOT=%s" % c.archive,
+        "SLURM_JOB_ARCHIVE_LAYOUT=%s" % c.layout,
         "SLURM_JOB_ARCHIVE_SPOOL=%s" % c.spool,
         "SLURM_JOB_ARCHIVE_MAX_BYTES=%d" % MAX_BYTES,
         "SLURM_JOB_ARCHIVE_SLURM_CONF=%s" % c.conf,
@@ -308,24 +320,35 @@ def jobs(cluster):
     (c.work / "d").mkdir()
     os.chown(c.work / "d", c.uid, c.gid)
 
-    # The seed's layout: a user-owned archive folder the user may already have filled with
-    # links. Hold a job, plant links under its future names, then release it.
+    # An archive the user could write until now (per-user: the seed's user-owned folder;
+    # flat: a root left open to all) that the user may already have filled with links. Hold
+    # a job, plant links under its future names, then release it.
     ids = {}
-    legacy = c.archive / USER
-    legacy.mkdir(parents=True)
-    c.archive.chmod(0o755)
-    os.chown(legacy, c.uid, c.gid)
+    c.archive.mkdir()
+    if c.layout == "flat":
+        c.archive.chmod(0o1777)
+    else:
+        c.archive.chmod(0o755)
+        (c.archive / USER).mkdir()
+        os.chown(c.archive / USER, c.uid, c.gid)
     ids["planted"] = c.sbatch("--hold", "-o", "planted_%j.out", "ok.sh")
     j = ids["planted"]
-    c.as_user("ln", "-s", "/etc/shadow", str(legacy / ("job_%s.out" % j)))
-    c.as_user("ln", "-s", "/etc/passwd", str(legacy / ("job_%s.sh" % j)))
-    c.as_user("mkdir", str(legacy / ("job_%s.env" % j)))
+    c.as_user("ln", "-s", "/etc/shadow", str(c.archived("job_%s" % j, ".out")))
+    c.as_user("ln", "-s", "/etc/passwd", str(c.archived("job_%s" % j, ".sh")))
+    c.as_user("mkdir", str(c.archived("job_%s" % j, ".env")))
     # ... and entries no job will ever replace, for root (or the log agent) to follow later
-    c.as_user("ln", "-s", "/etc/shadow", str(legacy / "job_999999.out"))
-    c.as_user("mkfifo", str(legacy / "job_999998.out"))
-    c.as_user("ln", str(c.work / "ok.sh"), str(legacy / "job_999997.sh"))  # a hard link
-    c.as_user("mkdir", str(legacy / "job_999996.err"))
-    c.as_user("ln", "-s", "/etc", str(legacy / "job_999996.err" / "etc"))
+    c.as_user("ln", "-s", "/etc/shadow", str(c.archived("job_999999", ".out")))
+    c.as_user("mkfifo", str(c.archived("job_999998", ".out")))
+    c.as_user("ln", str(c.work / "ok.sh"), str(c.archived("job_999997", ".sh")))  # hard link
+    c.as_user("mkdir", str(c.archived("job_999996", ".err")))
+    c.as_user("ln", "-s", "/etc", str(c.archived("job_999996", ".err") / "etc"))
+    c.planted = [c.archived("job_99999%d" % n, s)
+                 for n, s in ((9, ".out"), (8, ".out"), (7, ".sh"), (6, ".err"))]
+    if c.layout == "flat":  # plain files under names the agent would take for others' files
+        for user in ("root", OTHER_USER):
+            forged = c.archived("job_999995", ".out", user=user)
+            c.as_user("sh", "-c", "echo forged > %s" % forged)
+            c.planted.append(forged)
     c.shadow_before = (hashlib.sha256(pathlib.Path("/etc/shadow").read_bytes()).hexdigest(),
                        os.stat("/etc/shadow"))
     c.passwd_before = hashlib.sha256(pathlib.Path("/etc/passwd").read_bytes()).hexdigest()
@@ -368,7 +391,7 @@ def jobs(cluster):
     c.wait_done([v for v in ids.values()], timeout=60)
     # array tasks have their own job ids; wait for each of them by the archive they produce
     deadline = time.monotonic() + 30
-    while not all((c.archive / USER / ("job_%s_%d.out" % (ids["array"], t))).exists()
+    while not all(c.archived("job_%s_%d" % (ids["array"], t), ".out").exists()
                   for t in (1, 2, 3)):
         assert time.monotonic() < deadline, "array tasks not archived: %s" % array_tasks
         time.sleep(0.1)
@@ -377,7 +400,7 @@ def jobs(cluster):
 
 
 def _archived(c, base, suffix):
-    return c.archive / USER / ("%s%s" % (base, suffix))
+    return c.archived(base, suffix)
 
 
 def _assert_private(c, path):
@@ -410,28 +433,69 @@ def test_successful_job_archives_script_env_out_err(cluster, jobs):
     assert "SLURM_SCRIPT_CONTEXT" not in env
 
 
+ARCHIVE_FILE = r"job_\d+(_\d+)?\.(sh|env|out|err)"
+
+
 def test_archive_layout_owners_and_modes(cluster, jobs):
     c = cluster
     st = os.stat(c.archive)
-    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o755)
-    st = os.lstat(c.archive / USER)
-    # the seed's user-owned folder was taken back: root-owned, readable by the user's group
-    assert stat.S_ISDIR(st.st_mode)
-    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, c.gid, 0o750)
-    # nothing planted while the folder was the user's is left (links, FIFOs, directories,
-    # hard links): every entry is a private regular file with one name
-    for p in (c.archive / USER).iterdir():
+    assert (st.st_uid, st.st_gid) == (0, 0)
+    if c.layout == "flat":
+        # every file directly in the root, which users may traverse but not list
+        assert stat.S_IMODE(st.st_mode) == 0o711
+        entries = list(c.archive.iterdir())
+        name_re = ARCHIVE_FILE.replace(r"\.", r"\.%s\." % re.escape(USER), 1)
+    else:
+        assert stat.S_IMODE(st.st_mode) == 0o755
+        st = os.lstat(c.archive / USER)
+        # the seed's user-owned folder was taken back: root-owned, readable by the user's group
+        assert stat.S_ISDIR(st.st_mode)
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, c.gid, 0o750)
+        assert os.listdir(c.archive) == [USER]
+        entries = list((c.archive / USER).iterdir())
+        name_re = ARCHIVE_FILE
+    # nothing planted while the archive was writable is left (links, FIFOs, directories,
+    # hard links, others' names), no temp file either: every entry is a private regular file
+    # with one name, named as the layout says
+    assert len(entries) > 30
+    for p in entries:
         _assert_private(c, p)
         assert os.lstat(p).st_nlink == 1, p
-        assert re.fullmatch(r"job_\d+(_\d+)?\.(sh|env|out|err)", p.name), p.name
+        assert re.fullmatch(name_re, p.name), p.name
+    if c.layout == "flat":  # the agent's one pattern takes exactly the archive
+        assert sorted(c.archive.glob("job_*")) == sorted(entries)
     # the user can read their archive but can't create or swap entries in it
     r = c.as_user("cat", str(_archived(c, "job_%s" % jobs["ok"], ".out")))
     assert r.stdout.startswith("hello from")
-    r = c.as_user("ln", "-s", "/etc/shadow", str(c.archive / USER / "job_999999.out"),
+    r = c.as_user("ln", "-s", "/etc/shadow", str(_archived(c, "job_999999", ".out")),
                   check=False)
     assert r.returncode != 0
     r = c.as_user("rm", "-f", str(_archived(c, "job_%s" % jobs["ok"], ".out")), check=False)
     assert r.returncode != 0
+
+
+def test_other_users_can_neither_list_nor_read_nor_plant(cluster, jobs):
+    c = cluster
+    mine = _archived(c, "job_%s" % jobs["ok"], ".out")
+    listed = c.archive if c.layout == "flat" else c.archive / USER
+
+    def other(*args):
+        return c.as_user(*args, check=False, user=OTHER_USER)
+
+    assert other("ls", str(listed)).returncode != 0
+    r = other("cat", str(mine))
+    assert r.returncode != 0 and "Permission denied" in r.stderr
+    for user in (OTHER_USER, USER):  # under their own name, or the job user's
+        target = c.archived("job_888888", ".out", user=user)
+        assert other("sh", "-c", "echo forged > %s" % target).returncode != 0
+        assert other("ln", "-s", "/etc/shadow", str(target)).returncode != 0
+        assert not os.path.lexists(target)
+    # per-user: nor a folder of one's own for <root>/*/* to collect
+    assert other("mkdir", str(c.archive / OTHER_USER)).returncode != 0
+    if c.layout == "flat":  # the job user can't list the root either, only open by name
+        assert c.as_user("ls", str(c.archive), check=False).returncode != 0
+        assert c.as_user("mv", str(mine), str(c.archived("job_888887", ".out")),
+                         check=False).returncode != 0
 
 
 def test_failed_job_default_output_one_file(cluster, jobs):
@@ -522,11 +586,9 @@ def test_premade_links_in_archive_are_replaced_not_followed(cluster, jobs):
     _assert_private(c, out)  # a regular file now, not the planted link
     assert out.read_text() == "hello from %s\nwarning on stderr\n" % j
     assert _archived(c, "job_%s" % j, ".sh").read_text() == SCRIPT_OK
-    # the planted directory was removed when the folder was taken back
+    # the planted directory was removed when the archive was taken back
     _assert_private(c, _archived(c, "job_%s" % j, ".env"))
-    assert not any((c.archive / USER / n).exists() or (c.archive / USER / n).is_symlink()
-                   for n in ("job_999999.out", "job_999998.out", "job_999997.sh",
-                             "job_999996.err"))
+    assert not [p for p in c.planted if os.path.lexists(p)]
     assert (c.work / "ok.sh").read_text() == SCRIPT_OK  # only the extra name went
     assert _shadow_leaked(c) is None
 
@@ -575,8 +637,9 @@ def test_statesave_fallback_for_env(cluster, jobs):
     conf = c.tmp / "fallback.conf"
     conf.write_text("SLURM_JOB_ARCHIVE_ROOT=%s\nSLURM_JOB_ARCHIVE_SPOOL=%s\n"
                     "SLURM_JOB_ARCHIVE_STATESAVE=%s\nSLURM_JOB_ARCHIVE_SLURM_CONF=%s\n"
-                    "SLURM_JOB_ARCHIVE_LOG_FILE=%s\n" % (
-                        c.tmp / "archive2", c.tmp / "spool2", c.tmp / "state", c.conf, c.log))
+                    "SLURM_JOB_ARCHIVE_LOG_FILE=%s\nSLURM_JOB_ARCHIVE_LAYOUT=%s\n" % (
+                        c.tmp / "archive2", c.tmp / "spool2", c.tmp / "state", c.conf, c.log,
+                        c.layout))
     env = {"PATH": "/usr/bin:/bin", "SLURM_SCRIPT_CONTEXT": "epilog_slurmd", "SLURM_JOB_ID": j,
            "SLURM_JOB_USER": USER, "SLURM_JOB_UID": str(c.uid), "SLURM_JOB_GID": str(c.gid),
            "SLURMD_NODENAME": "localhost", "SLURM_JOB_NODELIST": "localhost",
@@ -584,7 +647,8 @@ def test_statesave_fallback_for_env(cluster, jobs):
     r = subprocess.run(["/usr/bin/python3", str(SLURM_DIR / "slurm_job_archive.py"),
                         "--config", str(conf)], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    archived = c.tmp / "archive2" / USER / ("job_%s.env" % j)
+    archived = c.archived("job_%s" % j, ".env").relative_to(c.archive)
+    archived = c.tmp / "archive2" / archived
     _assert_private(c, archived)
     text = archived.read_text()
     assert "PLAIN_SETTING=plain-visible\n" in text and "DB_PASSWORD=<redacted>\n" in text
@@ -614,7 +678,7 @@ def test_job_name_tokens_do_not_steer_the_epilog(cluster, jobs):
         _assert_private(c, _archived(c, base, s))
     assert _archived(c, base, ".sh").read_text() == SCRIPT_OK
     assert _archived(c, base, ".out").read_text() == "hello from %s\nwarning on stderr\n" % j
-    assert not list((c.archive / USER).glob("job_5_7.*"))
+    assert not list(c.archive.rglob("job_5_7.*"))
 
 
 def test_newlines_in_job_name_cannot_forge_fields(cluster, jobs):
@@ -629,7 +693,7 @@ def test_newlines_in_job_name_cannot_forge_fields(cluster, jobs):
     assert "job %s: BatchFlag,StdOut,UserId more than once" % j in _log(c)
     passwd = pathlib.Path("/etc/passwd").read_text()
     assert all(passwd not in p.read_text(errors="replace")
-               for p in (c.archive / USER).iterdir() if p.is_file())
+               for p in c.archive.rglob("*") if p.is_file())
 
 
 def test_stdout_replaced_by_fifo_does_not_hang_the_epilog(cluster, jobs):

@@ -44,6 +44,51 @@ def test_archive_base_naming(sja):
         sja.archive_base("44", "42", "3/..")
 
 
+USERS = ("alice", "a.shah", "r.errington", "job_runner", "user@corp", "svc-1", "a.", "_x")
+
+
+def test_flat_names_give_back_job_user_and_kind(sja):
+    assert sja.archive_entry("flat", "job_42", "alice", "out") == "job_42.alice.out"
+    assert sja.archive_entry("flat", "job_42_3", "a.shah", "sh") == "job_42_3.a.shah.sh"
+    assert sja.archive_entry("per-user", "job_42_3", "a.shah", "sh") == "a.shah/job_42_3.sh"
+    for layout in sja.LAYOUTS:
+        for user in USERS:
+            for base, job in (("job_42", "42"), ("job_42_3", "42_3")):
+                for kind in ("sh", "env", "out", "err"):
+                    entry = sja.archive_entry(layout, base, user, kind)
+                    assert sja.parse_archive_entry(layout, entry) == (job, user, kind), entry
+    for bad in ("job_42.out", "job_42.alice.txt", "job_x.alice.out", ".job_42.alice.out",
+                "job_42.alice.out.7.tmp", "job_42..out", "job_42.-x.out", "alice/job_42.out",
+                "notes.txt"):
+        assert sja.parse_archive_entry("flat", bad) is None, bad
+    for bad in ("alice/job_42.alice.out", "job_42.out", "../job_42.out", "alice/notes.txt",
+                "alice/.job_42.out.7.tmp"):
+        assert sja.parse_archive_entry("per-user", bad) is None, bad
+
+
+def test_only_archive_files_match_the_agents_flat_pattern(sja):
+    """The controller collects the flat layout with <root>/job_*: every archive file matches,
+    temp files (renamed into place when complete) never do."""
+    import fnmatch
+
+    for user in USERS:
+        name = sja.archive_entry("flat", "job_7_1", user, "err")
+        assert fnmatch.fnmatchcase(name, "job_*") and "/" not in name
+        temp = ".%s.%d.tmp" % (name, 12345)  # write_archive_file's temp name
+        assert not fnmatch.fnmatchcase(temp, "job_*")
+        assert sja.TEMP_NAME_RE.fullmatch(temp).group("name") == name
+
+
+def test_archive_layout_setting(sja):
+    assert sja.DEFAULTS["SLURM_JOB_ARCHIVE_LAYOUT"] == "flat"
+    for layout in ("flat", "per-user"):
+        assert sja.archive_layout({"SLURM_JOB_ARCHIVE_LAYOUT": layout}) == layout
+    for bad in ("", "Flat", "per_user", "peruser"):
+        with pytest.raises(sja.ArchiveError, match="SLURM_JOB_ARCHIVE_LAYOUT=.* neither flat "
+                           "nor per-user"):
+            sja.archive_layout({"SLURM_JOB_ARCHIVE_LAYOUT": bad})
+
+
 def test_redaction_patterns(sja):
     pats = sja.parse_redact_patterns(sja.DEFAULTS["SLURM_JOB_ARCHIVE_REDACT"])
     for secret in ("DB_PASSWORD", "password", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN",
@@ -151,26 +196,64 @@ def test_hook_mode_always_exits_zero(sja, tmp_path):
     assert sja.main(["--config", str(conf)], env={"SLURM_SCRIPT_CONTEXT": "prolog_slurmctld"}) == 0
 
 
-def test_retention_removes_only_old_archive_files(sja, tmp_path):
+def test_retention_removes_only_old_archive_files_of_both_layouts(sja, tmp_path):
     root = tmp_path / "archive"
     (root / "alice").mkdir(parents=True)
-    old, new = root / "alice" / "job_1.out", root / "alice" / "job_2.out"
-    other = root / "alice" / "notes.txt"
-    for p in (old, new, other):
+    old = [root / "job_1.a.shah.out", root / ".job_1.a.shah.err.77.tmp",
+           root / "alice" / "job_1.out", root / "alice" / ".job_1.err.77.tmp"]
+    new = [root / "job_2.a.shah.out", root / "alice" / "job_2.out"]
+    others = [root / "notes.txt", root / "alice" / "notes.txt", root / "alice" / "job_3.a.out"]
+    for p in old + new + others:
         p.write_text("x")
-    os.utime(old, (1, 1))
-    os.utime(other, (1, 1))
+    for p in old + others:
+        os.utime(p, (1, 1))
+    os.symlink("/etc/passwd", root / "job_4.bob.out")  # the link goes, never its target
+    os.utime(root / "job_4.bob.out", (1, 1), follow_symlinks=False)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "job_3.out").write_text("x")
     os.utime(outside / "job_3.out", (1, 1))
     (root / "bob").symlink_to(outside)  # a symlinked "user dir" is never entered
     settings = dict(sja.DEFAULTS, SLURM_JOB_ARCHIVE_ROOT=str(root))
-    assert sja.do_retention(settings, 30, dry_run=True, out=open(os.devnull, "w")) == 1
-    assert old.exists()
-    assert sja.do_retention(settings, 30, out=open(os.devnull, "w")) == 1
-    assert not old.exists() and new.exists() and other.exists()
-    assert (outside / "job_3.out").exists()
+    assert sja.do_retention(settings, 30, dry_run=True, out=open(os.devnull, "w")) == 5
+    assert all(p.exists() for p in old)
+    assert sja.do_retention(settings, 30, out=open(os.devnull, "w")) == 5
+    assert not [p for p in old if p.exists()] and not (root / "job_4.bob.out").is_symlink()
+    assert all(p.exists() for p in new + others)
+    assert (outside / "job_3.out").exists() and os.path.exists("/etc/passwd")
+
+
+def test_retention_refuses_an_unknown_layout(sja, tmp_path, capsys):
+    conf = tmp_path / "conf"
+    conf.write_text("SLURM_JOB_ARCHIVE_ROOT=%s\nSLURM_JOB_ARCHIVE_LAYOUT=per_user\n" % tmp_path)
+    assert sja.main(["--config", str(conf), "retention"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SLURM_JOB_ARCHIVE_LAYOUT='per_user'" in err
+
+
+def test_epilog_with_an_unknown_layout_logs_one_line_and_cleans_staging(sja, tmp_path):
+    import pwd
+
+    me = pwd.getpwuid(os.getuid())
+    spool = tmp_path / "spool"
+    (spool / "78").mkdir(parents=True)
+    log = tmp_path / "log"
+    scontrol = tmp_path / "scontrol"
+    scontrol.write_text("#!/bin/sh\necho 'JobId=78 JobName=x'\necho '   UserId=%s(%d) "
+                        "BatchFlag=0'\n" % (me.pw_name, me.pw_uid))
+    scontrol.chmod(0o755)
+    conf = tmp_path / "conf"
+    conf.write_text("SLURM_JOB_ARCHIVE_ROOT=%s\nSLURM_JOB_ARCHIVE_SPOOL=%s\n"
+                    "SLURM_JOB_ARCHIVE_LAYOUT=nested\nSLURM_JOB_ARCHIVE_SCONTROL=%s\n"
+                    "SLURM_JOB_ARCHIVE_LOG_FILE=%s\n" % (tmp_path / "archive", spool, scontrol,
+                                                        log))
+    env = {"SLURM_SCRIPT_CONTEXT": "epilog_slurmd", "SLURM_JOB_ID": "78",
+           "SLURM_JOB_USER": me.pw_name, "SLURM_JOB_UID": str(me.pw_uid),
+           "SLURM_JOB_GID": str(me.pw_gid)}
+    assert sja.main(["--config", str(conf)], env=env) == 0
+    assert not (spool / "78").exists() and not (tmp_path / "archive").exists()
+    (line,) = log.read_text().splitlines()
+    assert "SLURM_JOB_ARCHIVE_LAYOUT='nested' is neither flat nor per-user" in line
 
 
 def test_shipped_default_file_matches_program_defaults(sja):
@@ -333,10 +416,13 @@ def test_hook_ends_soon_after_its_budget_even_if_io_hangs(sja, tmp_path, mode):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown)")
-def test_taking_back_an_archive_root_others_could_write_drops_what_they_planted(sja, tmp_path):
+@pytest.mark.parametrize("layout,mode", [("flat", 0o711), ("per-user", 0o755)])
+def test_taking_back_an_archive_root_others_could_write_drops_what_they_planted(
+        sja, tmp_path, layout, mode):
     """An archive root (or user folder) that was not root's: links, FIFOs, other people's
     files and directories in it are removed (the log agent reads <root>/*/* as root), plain
     files of the folder's user are kept."""
+    import pwd
     import stat as st_
 
     root = tmp_path / "archive"
@@ -353,14 +439,26 @@ def test_taking_back_an_archive_root_others_could_write_drops_what_they_planted(
     (mine / "job_4.out").write_text("forged by uid 1")
     os.link(mine / "job_3.out", mine / "job_5.out")  # two names: both dropped
     (mine / "job_6.out").write_text("kept too")
-    for p in (root, stranger, mine, mine / "job_4.out", stranger / "job_2.out"):
+    # flat names: kept only if a plain file of the user the name names
+    daemon = pwd.getpwuid(1).pw_name
+    (root / ("job_7.%s.out" % daemon)).write_text("uid 1's own")
+    (root / "job_8.root.out").write_text("root's own")
+    (root / "job_9.root.out").write_text("planted by uid 1 under root's name")
+    (root / "job_10.root.out").symlink_to("/etc/shadow")
+    os.mkfifo(root / ("job_11.%s.err" % daemon))
+    (root / "job_13.root.env").mkdir()  # a valid user name, but where <root>/job_* looks
+    (root / ".job_12.root.sh.5.tmp").write_text("another epilog is writing this")
+    for p in (root, stranger, mine, mine / "job_4.out", stranger / "job_2.out",
+              root / ("job_7.%s.out" % daemon), root / "job_9.root.out",
+              root / ("job_11.%s.err" % daemon)):
         os.chown(p, 1, 1, follow_symlinks=False)
     root.chmod(0o777)
-    fd = sja.open_root_dir(str(root))
+    fd = sja.open_root_dir(str(root), layout)
     os.close(fd)
     st = os.stat(root)
-    assert (st.st_uid, st.st_gid, st_.S_IMODE(st.st_mode)) == (0, 0, 0o755)
-    assert sorted(os.listdir(root)) == ["no-such-user-xyz", "root"]
+    assert (st.st_uid, st.st_gid, st_.S_IMODE(st.st_mode)) == (0, 0, mode)
+    assert sorted(os.listdir(root)) == [".job_12.root.sh.5.tmp", "job_7.%s.out" % daemon,
+                                        "job_8.root.out", "no-such-user-xyz", "root"]
     assert os.listdir(stranger) == []
     assert os.stat(stranger).st_uid == 0 and st_.S_IMODE(os.stat(stranger).st_mode) == 0o700
     assert sorted(os.listdir(mine)) == ["job_6.out"]
@@ -497,7 +595,7 @@ def test_purge_keeps_a_file_renamed_over_a_planted_name_after_its_snapshot(sja, 
 
     monkeypatch.setattr(os, "stat", stat_then_race)
     try:
-        sja._purge_planted(fd, os.getuid(), str(folder))
+        sja._purge_planted(fd, str(folder), sja._plain_file_of(os.getuid()))
     finally:
         monkeypatch.undo()
         os.close(fd)
@@ -513,7 +611,7 @@ def test_purge_still_removes_what_was_planted(sja, tmp_path):
     (folder / "job_4.out").write_text("mine\n")
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        sja._purge_planted(fd, os.getuid(), str(folder))
+        sja._purge_planted(fd, str(folder), sja._plain_file_of(os.getuid()))
     finally:
         os.close(fd)
     assert sorted(p.name for p in folder.iterdir()) == ["job_4.out"]
