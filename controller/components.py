@@ -38,7 +38,7 @@ DEFAULT_NODEARRAY_ROLES = {"scheduler-ha": Role.SCHEDULER, "login": Role.LOGIN}
 
 
 class ArchiveLayout(str, Enum):
-    """How the job archive (slurm/) names its files; ARCHIVE_LAYOUT in /etc/default/slurm-job-archive."""
+    """How the job archive (slurm/) names its files: SLURM_JOB_ARCHIVE_LAYOUT in /etc/default/slurm-job-archive."""
 
     FLAT = "flat"  # <root>/job_<id>.<user>.<kind>: collectable with a file-name wildcard
     PER_USER = "per-user"  # the reference document's <root>/<user>/job_<id>.<kind>: a wildcard in a directory
