@@ -24,8 +24,8 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .errors import ArmError, not_found
-from .messages import SimRequest, SimResponse, _Ctx
 from .identity import IDENTITY_PATH
+from .messages import SimRequest, SimResponse, _Ctx
 from .resources import KINDS, T_VMSS_VM
 from .validation import RESOURCE_GROUP_RE
 
