@@ -194,9 +194,9 @@ def total_retention(days: int) -> str | None:
 
 # The specs set no pattern for these names (Tables.json, dataCollectionRules_API.json and
 # dataCollectionRuleAssociations_API.json leave them plain strings); the rules are the service's as
-# the simulator (controller/simulator/validation.py) models them: custom tables a letter first,
-# letters, digits and '_', ending in _CL, at most 63; DCR and association names 1-64 letters,
-# digits, '-', '_' and '.', starting with a letter or digit.
+# the simulator models them (controller/simulator/operationalinsights_rules.py, insights_rules.py):
+# custom tables a letter first, letters, digits and '_', ending in _CL, at most 63; DCR and
+# association names 1-64 letters, digits, '-', '_' and '.', starting with a letter or digit.
 TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}_CL")
 RULE_OR_ASSOCIATION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 

@@ -1,7 +1,8 @@
 """Token buckets shaped like Azure Resource Manager's own limits.
 
 ARM throttles per subscription and region with token buckets: writes 200 burst / 10 per second,
-reads 250 burst / 25 per second. Waiting for a token here, before the request leaves, keeps the
+reads 250 burst / 25 per second, and deletes in a bucket of their own, 200 burst / 10 per second
+(learn.microsoft.com azure-resource-manager request-limits-and-throttling). Waiting for a token here, before the request leaves, keeps the
 controller from tripping 429 by itself; a 429 that comes anyway is retried by azure-core, which
 honours Retry-After. The simulator refuses with the same bucket (`try_take`).
 """
@@ -60,12 +61,20 @@ class TokenBucket:
 
 
 class ArmRateLimiter:
-    """One per subscription, shared by every client: a request hook for azure-core's pipeline."""
+    """One per subscription, shared by every client: a request hook for azure-core's pipeline.
+    A delete draws on ARM's delete bucket, not the write bucket: pruning a cluster's associations
+    doesn't slow the writes of the same pass."""
 
-    def __init__(self, write_burst=200, write_rate=10.0, read_burst=250, read_rate=25.0):
+    def __init__(self, write_burst=200, write_rate=10.0, read_burst=250, read_rate=25.0, delete_burst=200, delete_rate=10.0):
         self.writes = TokenBucket(write_burst, write_rate)
         self.reads = TokenBucket(read_burst, read_rate)
+        self.deletes = TokenBucket(delete_burst, delete_rate)
+
+    def bucket_for(self, method: str) -> TokenBucket:
+        method = method.upper()
+        if method == "DELETE":
+            return self.deletes
+        return self.reads if method in READ_METHODS else self.writes
 
     def before_request(self, request) -> None:
-        method = request.http_request.method.upper()
-        (self.reads if method in READ_METHODS else self.writes).take()
+        self.bucket_for(request.http_request.method).take()

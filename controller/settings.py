@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     http_connect_timeout: float = Field(10.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a connection to Azure")
     # ARM's own gateway gives up after about 60 s: waiting longer only stalls the pass.
     http_read_timeout: float = Field(60.0, gt=0, allow_inf_nan=False, description="Seconds to wait for each read of an Azure response")
+    # ARM counts deletes in a bucket of their own (request-limits-and-throttling).
+    arm_delete_burst: int = Field(200, ge=1, description="Client-side delete bucket size (ARM's: 200)")
+    arm_deletes_per_second: float = Field(10.0, gt=0, allow_inf_nan=False, description="Client-side delete refill rate (ARM's: 10/s)")
 
     _split_lists = field_validator("vmss_id", "cluster_resource_groups", "adopt", mode="before")(_split_ids)
     _guid = field_validator("subscription_id")(_checked(names.guid))

@@ -42,12 +42,19 @@ def test_bucket_refills_while_idle_but_not_past_its_capacity():
     assert bucket.take() == 1.0
 
 
-def test_reads_and_writes_use_their_own_buckets():
-    limiter = ArmRateLimiter(write_burst=10, write_rate=0.001, read_burst=10, read_rate=0.001)
+def test_reads_writes_and_deletes_use_their_own_buckets():
+    limiter = ArmRateLimiter(write_burst=10, write_rate=0.001, read_burst=10, read_rate=0.001,
+                             delete_burst=10, delete_rate=0.001)
     request = lambda method: SimpleNamespace(http_request=SimpleNamespace(method=method))  # noqa: E731
-    for method in ("PUT", "DELETE", "PATCH", "GET"):
+    for method in ("PUT", "DELETE", "PATCH", "GET", "delete"):
         limiter.before_request(request(method))
-    assert int(limiter.writes._tokens) == 7 and int(limiter.reads._tokens) == 9
+    assert int(limiter.writes._tokens) == 8 and int(limiter.reads._tokens) == 9 and int(limiter.deletes._tokens) == 8
+
+
+def test_the_delete_bucket_is_arms_by_default():
+    limiter = ArmRateLimiter()
+    assert (limiter.deletes.burst, limiter.deletes.rate) == (200, 10)
+    assert limiter.bucket_for("DELETE") is limiter.deletes and limiter.bucket_for("PUT") is limiter.writes
 
 
 def test_loop_backs_off_exponentially_and_caps():

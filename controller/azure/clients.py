@@ -61,7 +61,10 @@ class AzureClients:
     def __post_init__(self):
         s = self.settings
         if self.limiter is None:
-            self.limiter = ArmRateLimiter(s.arm_write_burst, s.arm_writes_per_second, s.arm_read_burst, s.arm_reads_per_second)
+            self.limiter = ArmRateLimiter(
+                s.arm_write_burst, s.arm_writes_per_second, s.arm_read_burst, s.arm_reads_per_second,
+                s.arm_delete_burst, s.arm_deletes_per_second,
+            )
         self.transport = pooled_transport(s.apply_concurrency + 4, s.http_connect_timeout, s.http_read_timeout)
 
     def _kwargs(self) -> dict:

@@ -26,7 +26,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from .arm import IDENTITY_PATH
+from .identity import IDENTITY_PATH
 
 if TYPE_CHECKING:
     from .arm import ArmSimulator

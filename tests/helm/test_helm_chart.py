@@ -179,6 +179,8 @@ def _every_setting() -> dict:
         "logFormat": "json",
         "httpConnectTimeout": 5,
         "httpReadTimeout": 30.5,
+        "armDeleteBurst": 100,
+        "armDeletesPerSecond": 2.5,
     }
 
 

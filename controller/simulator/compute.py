@@ -1,0 +1,352 @@
+"""Microsoft.Compute: VMs, scale sets (Uniform and Flexible) and their instances, Compute's own
+throttling, and the CycleCloud cluster builder.
+
+CycleCloud's tags (learn.microsoft.com/azure/cyclecloud/how-to/tag-nodes, v8.2 onwards), as
+:meth:`ComputeMixin.add_cyclecloud_cluster` sets them:
+
+* every VM and VMSS of a cluster: ``ClusterName: <cluster>``, ``CycleCloudCluster:
+  /sites/<site>/clusters/<cluster>``, ``CycleOwner``, ``LaunchTime``
+* node scale sets and their VMs/instances: ``CycleCloudNodeArray:
+  /sites/<site>/clusters/<cluster>/nodearrays/<nodearray>``
+* head nodes (the scheduler VM): ``Name: scheduler``
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from .core import _collection_of, _rg_of
+from .errors import ArmError, not_found
+from .messages import SimResponse, _Ctx
+from .resources import T_VM, T_VMSS, T_VMSS_VM
+from .throttle import Fault
+
+CYCLECLOUD_SITE = "0a1b2c3d"  # a made-up CycleCloud site id
+#: other spellings of a tag name seen in CycleCloud's own tag-nodes page
+TAG_SPELLINGS = {"CycleCloudNodeArray": ("CycleCloudNodearray",)}
+
+
+def recased(tags: dict[str, str], casing: random.Random | None) -> dict[str, str]:
+    """``tags`` with each name in a casing drawn from ``casing`` (``None``: as given)."""
+    if casing is None:
+        return dict(tags)
+    out = {}
+    for name, value in tags.items():
+        mixed = "".join(c.upper() if casing.random() < 0.5 else c.lower() for c in name)
+        out[casing.choice((name, name.lower(), name.upper(), mixed, *TAG_SPELLINGS.get(name, ())))] = value
+    return out
+
+
+@dataclass
+class CycleCloudCluster:
+    """Ids of what :meth:`ArmSimulator.add_cyclecloud_cluster` created."""
+
+    name: str
+    resource_group: str
+    location: str
+    scheduler_vm_id: str
+    vmss_ids: dict[str, str]
+    orchestration: dict[str, str]
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+#: the list calls Compute's "HighCostGet" policies throttle
+COMPUTE_LIST_OPERATIONS = (
+    "VirtualMachines_List", "VirtualMachines_ListAll", "VirtualMachineScaleSets_List",
+    "VirtualMachineScaleSets_ListAll", "VirtualMachineScaleSetVMs_List",
+)
+
+
+class ComputeMixin:
+    def throttle_compute(
+        self, times: int = 1, retry_after: float = 5, *, operations: tuple[str, ...] = COMPUTE_LIST_OPERATIONS,
+        policy: str = "HighCostGet3Min",
+    ) -> Fault:
+        """Compute's own throttling, not ARM's: the next ``times`` of ``operations`` get 429
+        ``OperationNotAllowed`` with ``Retry-After`` and ``x-ms-ratelimit-remaining-resource:
+        Microsoft.Compute/<policy>;0``, the body and headers Compute sends (learn.microsoft.com
+        troubleshoot/azure/virtual-machines/troubleshooting-throttling-errors)."""
+        group = {"operationGroup": policy, "allowedRequestCount": 0}
+        return self._add_fault(Fault(
+            operations, 429, times, retry_after, "OperationNotAllowed",
+            "The server rejected the request because too many requests have been received for this subscription.",
+            headers={"x-ms-ratelimit-remaining-resource": f"Microsoft.Compute/{policy};0"},
+            details=[{"code": "TooManyRequests", "target": policy, "message": json.dumps(group)}],
+        ))
+
+    def _provider_routes(self):
+        sub = r"/subscriptions/(?P<sub>[^/]+)"
+        cmp = sub + r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute"
+        scmp = sub + r"/providers/Microsoft\.Compute"
+        return super()._provider_routes() + [
+            (cmp + r"/virtualMachines/(?P<name>[^/]+)$", {"GET": ("VirtualMachines_Get", self._compute_get(T_VM))}),
+            (cmp + r"/virtualMachines$", {"GET": ("VirtualMachines_List", self._list_rg(T_VM))}),
+            (scmp + r"/virtualMachines$", {"GET": ("VirtualMachines_ListAll", self._list_sub(T_VM))}),
+            (cmp + r"/virtualMachineScaleSets/(?P<vmss>[^/]+)/virtualMachines/(?P<iid>[^/]+)$",
+             {"GET": ("VirtualMachineScaleSetVMs_Get", self._vmss_vm_get)}),
+            (cmp + r"/virtualMachineScaleSets/(?P<vmss>[^/]+)/virtualMachines$",
+             {"GET": ("VirtualMachineScaleSetVMs_List", self._vmss_vm_list)}),
+            (cmp + r"/virtualMachineScaleSets/(?P<name>[^/]+)$",
+             {"GET": ("VirtualMachineScaleSets_Get", self._compute_get(T_VMSS))}),
+            (cmp + r"/virtualMachineScaleSets$", {"GET": ("VirtualMachineScaleSets_List", self._list_rg(T_VMSS))}),
+            (scmp + r"/virtualMachineScaleSets$", {"GET": ("VirtualMachineScaleSets_ListAll", self._list_sub(T_VMSS))}),
+        ]
+
+    def _setup(self) -> None:
+        super()._setup()
+        self._next_instance: dict[str, int] = {}
+        self._tag_casing: dict[str, random.Random] = {}
+
+    def _on_delete(self, lid: str, body: dict[str, Any]) -> None:
+        super()._on_delete(lid, body)
+        self._tag_casing.pop(lid, None)
+        if body.get("type") == T_VM:  # a Flexible member leaving its scale set lowers capacity
+            vmss = ((body.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id")
+            owner = self._res.get(vmss.lower()) if vmss else None
+            if owner is not None:
+                owner["sku"]["capacity"] = max(0, owner["sku"]["capacity"] - 1)
+
+    def _vm_body(
+        self, rid: str, name: str, location: str, tags: dict[str, str], state: str,
+        vmss_id: str | None = None, vm_size: str = "Standard_D4s_v5", computer_name: str | None = None,
+    ) -> dict[str, Any]:
+        props: dict[str, Any] = {
+            "vmId": self._guid(),
+            "hardwareProfile": {"vmSize": vm_size},
+            "storageProfile": {"osDisk": {"osType": "Linux", "name": f"{name}_OsDisk", "createOption": "FromImage"}},
+            "osProfile": {"computerName": computer_name or name.replace("_", "-")[:63], "adminUsername": "cyclecloud"},
+            "provisioningState": state,
+            "timeCreated": self._now(),
+        }
+        if vmss_id:
+            props["virtualMachineScaleSet"] = {"id": vmss_id}
+        return {
+            "id": rid, "name": name, "type": T_VM, "location": location, "tags": dict(tags),
+            "identity": {"type": "SystemAssigned", "principalId": self._guid(), "tenantId": self.tenant_id},
+            "properties": props,
+        }
+
+    def add_vm(
+        self, resource_group: str, name: str, location: str = "eastus", *, tags: dict[str, str] | None = None,
+        vmss_id: str | None = None, provisioning_state: str = "Succeeded", vm_size: str = "Standard_D4s_v5",
+    ) -> str:
+        """Add a VM; with ``vmss_id`` of a Flexible scale set it becomes a member (capacity + 1)."""
+        rid = self.resource_id(resource_group, T_VM, name)
+        with self._lock:
+            if self._lookup(rid) is not None:
+                raise ValueError(f"VM {rid} already exists")
+            owner = None
+            if vmss_id is not None:
+                owner = self._lookup(vmss_id)
+                if owner is None or owner["properties"].get("orchestrationMode") != "Flexible":
+                    raise ValueError("vmss_id must name an existing Flexible scale set")
+                vmss_id = owner["id"]
+            body = self._vm_body(rid, name, location, tags or {}, provisioning_state, vmss_id, vm_size)
+            self._store(body)
+            if owner is not None:
+                owner["sku"]["capacity"] += 1
+        return rid
+
+    def delete_vm(self, vm_id: str) -> bool:
+        """Delete a VM (or a Uniform instance); its DCR associations go with it."""
+        return self.remove(vm_id)
+
+    def add_vmss(
+        self, resource_group: str, name: str, orchestration_mode: str = "Uniform", capacity: int = 0,
+        location: str = "eastus", *, tags: dict[str, str] | None = None, vm_size: str = "Standard_HB120rs_v3",
+        provisioning_state: str = "Succeeded", tag_casing: random.Random | None = None,
+    ) -> str:
+        """Add a scale set of ``capacity`` VMs/instances; with ``tag_casing`` it and each member
+        (now and when scaled) get the tag names in a casing drawn from it."""
+        if orchestration_mode not in ("Uniform", "Flexible"):
+            raise ValueError("orchestration_mode must be Uniform or Flexible")
+        rid = self.resource_id(resource_group, T_VMSS, name)
+        props: dict[str, Any] = {
+            "orchestrationMode": orchestration_mode,
+            "provisioningState": "Succeeded",
+            "uniqueId": self._guid(),
+            "platformFaultDomainCount": 1,
+            "singlePlacementGroup": False,
+            "timeCreated": self._now(),
+            "virtualMachineProfile": {
+                "osProfile": {"computerNamePrefix": name[:9], "adminUsername": "cyclecloud"},
+                "storageProfile": {"osDisk": {"osType": "Linux", "createOption": "FromImage"}},
+            },
+        }
+        if orchestration_mode == "Uniform":
+            props["upgradePolicy"] = {"mode": "Manual"}
+            props["overprovision"] = False
+        body = {
+            "id": rid, "name": name, "type": T_VMSS, "location": location, "tags": recased(tags or {}, tag_casing),
+            "sku": {"name": vm_size, "tier": "Standard", "capacity": 0},
+            "identity": {"type": "SystemAssigned", "principalId": self._guid(), "tenantId": self.tenant_id},
+            "properties": props,
+        }
+        with self._lock:
+            if self._lookup(rid) is not None:
+                raise ValueError(f"VMSS {rid} already exists")
+            self._store(body)
+            self._next_instance[rid.lower()] = 0
+            if tag_casing is not None:
+                self._tag_casing[rid.lower()] = tag_casing
+        self.scale(rid, capacity, provisioning_state=provisioning_state)
+        return rid
+
+    def scale(self, vmss_id: str, count: int, *, provisioning_state: str = "Succeeded") -> list[str]:
+        """Scale a VMSS to ``count``. Flexible: adds/removes member VMs (newest removed first);
+        Uniform: adds/removes instances (highest instance id removed first, ids never reused).
+        Returns the ids of the VMs/instances added."""
+        added: list[str] = []
+        with self._lock:
+            vmss = self._lookup(vmss_id)
+            if vmss is None or vmss["type"] != T_VMSS:
+                raise KeyError(f"scale set {vmss_id} does not exist")
+            vid, name = vmss["id"], vmss["name"]
+            mode = vmss["properties"]["orchestrationMode"]
+            rg = _rg_of(vid)
+            tags = vmss.get("tags") or {}
+            casing = self._tag_casing.get(vid.lower())
+            members = self._flex_members(vid) if mode == "Flexible" else list(self._members(vid.lower() + "/virtualmachines"))
+            current = len(members)
+            while current < count:
+                if mode == "Flexible":
+                    vm_name = f"{name}_{self._rand.getrandbits(32):08x}"
+                    rid = self.resource_id(rg, T_VM, vm_name)
+                    self._store(self._vm_body(rid, vm_name, vmss["location"], recased(tags, casing), provisioning_state, vid,
+                                              vmss["sku"]["name"]))
+                else:
+                    iid = self._next_instance.get(vid.lower(), 0)
+                    self._next_instance[vid.lower()] = iid + 1
+                    rid = f"{vid}/virtualMachines/{iid}"
+                    prefix = vmss["properties"]["virtualMachineProfile"]["osProfile"]["computerNamePrefix"]
+                    self._store({
+                        "id": rid, "name": f"{name}_{iid}", "type": T_VMSS_VM, "instanceId": str(iid),
+                        "location": vmss["location"], "tags": recased(tags, casing),
+                        "sku": {"name": vmss["sku"]["name"], "tier": "Standard"},
+                        "properties": {
+                            "vmId": self._guid(), "latestModelApplied": True, "provisioningState": provisioning_state,
+                            "osProfile": {"computerName": f"{prefix}{_base36(iid):0>6}", "adminUsername": "cyclecloud"},
+                            "timeCreated": self._now(),
+                        },
+                    })
+                added.append(rid)
+                current += 1
+            while current > count:
+                victim = members.pop() if members else None
+                if victim is None:
+                    break
+                self._delete(victim if isinstance(victim, str) else victim)
+                current -= 1
+            vmss["sku"]["capacity"] = count
+        return added
+
+    def _flex_members(self, vmss_id: str) -> list[str]:
+        """Lowercased ids of a Flexible scale set's VMs, oldest first."""
+        rg_coll = _collection_of(vmss_id.lower()).replace("/microsoft.compute/virtualmachinescalesets", "/microsoft.compute/virtualmachines")
+        out = []
+        for lid in self._members(rg_coll):
+            vm = self._res[lid]
+            owner = ((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id")
+            if owner and owner.lower() == vmss_id.lower():
+                out.append(lid)
+        return out
+
+    def vmss_members(self, vmss_id: str) -> list[str]:
+        """Ids (as created) of a scale set's VMs (Flexible) or instances (Uniform)."""
+        with self._lock:
+            vmss = self._lookup(vmss_id)
+            if vmss is None:
+                return []
+            if vmss["properties"]["orchestrationMode"] == "Flexible":
+                lids = self._flex_members(vmss["id"])
+            else:
+                lids = list(self._members(vmss["id"].lower() + "/virtualmachines"))
+            return [self._res[lid]["id"] for lid in lids]
+
+    def add_cyclecloud_cluster(
+        self,
+        resource_group: str,
+        cluster_name: str,
+        location: str = "eastus",
+        nodearrays: dict[str, tuple[str, int]] | None = None,
+        *,
+        scheduler_name: str | None = None,
+        node_state: str = "Succeeded",
+        tag_case: str = "documented",
+        tag_seed: int = 0,
+    ) -> CycleCloudCluster:
+        """A CycleCloud Slurm cluster: a scheduler VM plus one scale set per nodearray.
+
+        ``nodearrays`` maps nodearray name (any: CycleCloud's Slurm template also has ``login``
+        and ``scheduler-ha`` besides compute arrays) to ``(orchestration_mode, count)``. Names:
+        scheduler VM ``<cluster>-scheduler``, scale sets ``<cluster>-<nodearray>``. Tags: see
+        module docstring; ``tag_case="random"`` spells each tag name of each VM and scale set in a
+        casing drawn from ``random.Random(tag_seed)`` (Azure tag names are case-insensitive).
+        """
+        if tag_case not in ("documented", "random"):
+            raise ValueError("tag_case must be 'documented' or 'random'")
+        casing = random.Random(tag_seed) if tag_case == "random" else None
+        nodearrays = {"hpc": ("Uniform", 2)} if nodearrays is None else nodearrays
+        self.add_resource_group(resource_group, location)
+        site = f"/sites/{CYCLECLOUD_SITE}/clusters/{cluster_name}"
+        common = {
+            "ClusterName": cluster_name,
+            "CycleCloudCluster": site,
+            "CycleOwner": f"{cluster_name}(admin@cyclecloud:{CYCLECLOUD_SITE})",
+            "LaunchTime": "2026-01-01T00:00:00Z",
+        }
+        sched = self.add_vm(
+            resource_group, scheduler_name or f"{cluster_name}-scheduler", location,
+            tags=recased({**common, "Name": "scheduler"}, casing), vm_size="Standard_D4s_v5",
+        )
+        vmss_ids: dict[str, str] = {}
+        modes: dict[str, str] = {}
+        for na, (mode, count) in nodearrays.items():
+            vmss_ids[na] = self.add_vmss(
+                resource_group, f"{cluster_name}-{na}", mode, count, location,
+                tags={**common, "CycleCloudNodeArray": f"{site}/nodearrays/{na}"}, provisioning_state=node_state,
+                tag_casing=casing,
+            )
+            modes[na] = mode
+        return CycleCloudCluster(cluster_name, resource_group, location, sched, vmss_ids, modes)
+
+    def _compute_get(self, rtype: str):
+        def handler(ctx: "_Ctx") -> SimResponse:
+            rg = self._require_rg(ctx)
+            name = ctx.params["name"]
+            return SimResponse(200, self._get_typed(self.resource_id(rg, rtype, name), rtype, name, rg))
+        return handler
+
+    def _vmss_of(self, ctx: "_Ctx") -> dict[str, Any]:
+        rg = self._require_rg(ctx)
+        name = ctx.params["vmss"]
+        return self._get_typed(self.resource_id(rg, T_VMSS, name), T_VMSS, name, rg)
+
+    def _vmss_vm_list(self, ctx: "_Ctx") -> SimResponse:
+        vmss = self._vmss_of(ctx)
+        if vmss["properties"].get("orchestrationMode") == "Flexible":
+            raise ArmError(400, "BadRequest",
+                           f"Operation 'VirtualMachineScaleSets.virtualMachines.GET' is not allowed on Virtual Machine "
+                           f"Scale Set '{vmss['name']}' with Flexible orchestration mode. List the virtual machines "
+                           f"of the resource group and filter on properties.virtualMachineScaleSet.id instead.")
+        return self._page(ctx, iter(self._members(vmss["id"].lower() + "/virtualmachines")))
+
+    def _vmss_vm_get(self, ctx: "_Ctx") -> SimResponse:
+        vmss = self._vmss_of(ctx)
+        iid = ctx.params["iid"]
+        body = self._res.get(f"{vmss['id']}/virtualMachines/{iid}".lower())
+        if body is None:
+            raise not_found(T_VMSS_VM, f"{vmss['name']}/{iid}", _rg_of(vmss["id"]))
+        return SimResponse(200, body)
