@@ -16,7 +16,7 @@ def test_a_failed_table_creation_is_reported_and_its_dcr_not_sent(sim, azure, ca
     assert main(["run", "--once"]) == 1
     out = capsys.readouterr().out
     failed = [line for line in out.splitlines() if "failed:" in line]
-    assert len(failed) == 1 and "table slurmd_raw_CL" in failed[0] and "SchemaUpdateFatalError" in failed[0], out
+    assert len(failed) == 1 and "table slurmd_raw_CL: ended Failed: SchemaUpdateFatalError" in failed[0], out
     assert "skipped: + dcr slurmd_raw_dcr" in out
     assert sim.calls["DataCollectionRules_Create"] == DCRS - 1
     assert not any(d["name"] == "slurmd_raw_dcr" for d in sim.list("dcr"))

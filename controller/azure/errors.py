@@ -83,6 +83,8 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, HttpResponseError):
         code = getattr(exc.error, "code", None) if exc.error else None
         message = (exc.error.message if exc.error and exc.error.message else str(exc.message or exc)).splitlines()[0]
+        if exc.status_code is not None and exc.status_code < 300:  # the status poll of a long-running operation
+            return f"ended Failed: {code or 'no code'}: {message}"
         return f"{exc.status_code} {code or exc.reason}: {message}"
     if isinstance(exc, ServiceResponseTimeoutError):  # after azure-core's retries of the read
         return (
