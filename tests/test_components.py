@@ -180,7 +180,7 @@ def test_switched_off_components_are_checked_but_not_collected(tmp_path):
     from controller.components import load_config
 
     config = load_config(default_config_path())
-    assert set(config.switched_off) == {"waagent", "cloudinit", "azure_slurm_install", "azurehpc_slurm", "healthagent_install"}
+    assert set(config.switched_off) == {"waagent", "cloudinit", "azure_slurm_install", "azurehpc_slurm", "healthagent_install", "slurm_job_archive"}
     assert not set(config.switched_off) & {c.pattern for c in config.components}
     text = "components:\n- {group: os, files: [/var/log/a.log], roles: [nodes], enabled: false}\n"
     with pytest.raises(UserError, match="every component is switched off"):

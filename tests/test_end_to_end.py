@@ -129,7 +129,7 @@ def test_validate_summarises_what_would_be_managed(sim, azure, monkeypatch, caps
     assert main(["validate"]) == 0
     out = capsys.readouterr().out
     assert "cluster:      slurm1" in out and "(the VM tagged Name=scheduler)" in out
-    assert "10 components (5 more switched off: waagent, cloudinit, azure_slurm_install, azurehpc_slurm, healthagent_install):" in out
+    assert "10 components (6 more switched off: waagent, cloudinit, azure_slurm_install, azurehpc_slurm, healthagent_install, slurm_job_archive):" in out
     assert "slurmdb_raw_CL         slurmdb_raw_dcr        scheduler" in out
     assert "/shared/slurm-logs/job_*" in out and "nodearrays:   scheduler-ha: scheduler, login: login, any other: nodes" in out
     assert sim.reads() + sim.writes() == 0  # validate reads no Azure
@@ -144,3 +144,12 @@ def test_sync_deletes_owned_tables_only_when_allowed(sim, azure, monkeypatch):
     assert sim.get(f"{WS}/tables/dmesg_raw_CL") is None  # a long-running delete, waited for
     assert sim.get(f"{WS}/tables/syslog_raw_CL") is not None
     assert main(["plan", "--config", str(config)]) == 0
+
+
+def test_every_switched_off_component_can_be_switched_on(sim, azure):
+    text = default_config_path().read_text().replace("    enabled: false\n", "")
+    path = Path.cwd() / "all.yaml"
+    path.write_text(text)
+    assert main(["run", "--once", "--config", str(path)]) == 0
+    assert len(sim.list("table")) == len(sim.list("dcr")) == 16
+    assert main(["plan", "--config", str(path)]) == 0
