@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Callable
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .apply import APPLIED, FAILED, SKIPPED, STOPPED, ApplyResult, ChangeResult, apply_plan
 from .plan import DELETE, KINDS, Change, Plan
@@ -66,6 +67,9 @@ class ApplyProgress:
             if self.stream.isatty():  # no colour: nothing for NO_COLOR to turn off
                 self._bar = tqdm(total=self.total, file=self.stream, desc="applying", bar_format=_BAR,
                                  dynamic_ncols=True, mininterval=_TICK)
+                # a log line (a retry, -v) goes above the bar instead of through it
+                self._redirect = logging_redirect_tqdm()
+                self._redirect.__enter__()
             self._ticker.start()
         return self
 
@@ -79,6 +83,7 @@ class ApplyProgress:
             if self._bar:
                 self._bar.set_postfix_str(self._tail(), refresh=False)
                 self._bar.close()
+                self._redirect.__exit__(None, None, None)
             else:
                 self._print(self.line())
 

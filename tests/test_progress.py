@@ -57,6 +57,25 @@ def test_on_a_terminal_the_apply_shows_a_bar_counting_up_to_the_total(sim, azure
     assert "Applied 43, skipped 0, failed 0." in output
 
 
+def test_log_lines_on_a_terminal_go_above_the_bar_not_through_it(sim, azure):
+    sim.set_latency(write=0.05)
+    terminal, child_side = pty.openpty()
+    fcntl.ioctl(child_side, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    proc = run_once("-v", stdin=child_side, stdout=child_side, stderr=child_side)
+    os.close(child_side)
+    output = read_all(terminal)
+    os.close(terminal)
+    assert proc.wait(timeout=30) == 0, output
+    # each request's line is a line of its own: the bar is erased (\r) before it and drawn again
+    # after it, never left in front of it or cut into it
+    puts = [line for line in re.split(r"\r?\n", output) if " PUT /subscriptions/" in line]
+    assert len(puts) >= TOTAL, output
+    for line in puts:
+        shown = line.rsplit("\r", 1)[-1]  # what the terminal shows once the carriage returns are done
+        assert re.match(r"\d{4}-\d\d-\d\d [\d:,]+ INFO slurm-log-controller.requests: PUT ", shown), repr(line)
+        assert "applying:" not in shown, repr(line)
+
+
 def test_off_a_terminal_the_apply_prints_a_line_every_so_often(sim, azure):
     sim.set_latency(write=0.1)  # 43 writes, 2 at a time: about 2 s
     proc = run_once("--progress-every", "1", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
