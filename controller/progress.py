@@ -48,9 +48,16 @@ class ApplyProgress:
     """Shows how far an apply of `total` changes is, from each change's result (`record`). `stop`
     is the apply's: `interrupt()` sets it and says so at once."""
 
-    def __init__(self, total: int, writes: TokenBucket, stream=None, every: float = LINE_EVERY):
+    def __init__(
+        self, total: int, writes: TokenBucket, stream=None, every: float = LINE_EVERY,
+        deletes: int = 0, delete_bucket: TokenBucket | None = None,
+    ):
+        """`deletes` of the `total` changes draw on `delete_bucket` (ARM's own for deletes)."""
         self.total = total
         self.writes = writes
+        self.deletes = deletes
+        self.delete_bucket = delete_bucket or writes
+        self.deletes_done = 0
         self.stop = threading.Event()
         self.stream = stream or sys.stderr
         self.every = every
@@ -95,6 +102,7 @@ class ApplyProgress:
         stopped = result.outcome == SKIPPED and result.detail == STOPPED
         with self._lock:
             self.counts[STOPPED if stopped else result.outcome] += 1
+            self.deletes_done += result.change.action == DELETE
             if self._bar and not stopped:
                 self._bar.update()
 
@@ -105,7 +113,9 @@ class ApplyProgress:
     def eta(self) -> float | None:
         finished = self.counts[APPLIED] + self.counts[FAILED] + self.counts[SKIPPED]
         remaining = self.total - finished - self.counts[STOPPED]
-        floor = self.writes.seconds_for(remaining)  # one write per change
+        # one request per change; deletes come after the writes (apply's phases), from their own bucket
+        deletes_left = min(remaining, max(0, self.deletes - self.deletes_done))
+        floor = self.writes.seconds_for(remaining - deletes_left) + self.delete_bucket.seconds_for(deletes_left)
         if not finished:
             return floor or None
         observed = (time.monotonic() - self._started) / finished * remaining
@@ -161,8 +171,10 @@ def plan_then_apply(reconciler: Reconciler, on_result: Callable | None = None, e
     planned = reconciler.plan()
     print(planned.plan.render(colour_for(sys.stdout)), flush=True)
     total = len(planned.plan.changes)
-    writes = reconciler.clients.limiter.writes
-    with ApplyProgress(total, writes, every=every) as progress, on_sigint(progress.interrupt):
+    deletes = sum(c.action == DELETE for c in planned.plan.changes)
+    limiter = reconciler.clients.limiter
+    with ApplyProgress(total, limiter.writes, every=every, deletes=deletes, delete_bucket=limiter.deletes) as progress, \
+            on_sigint(progress.interrupt):
 
         def heard(result: ChangeResult) -> None:
             progress.record(result)

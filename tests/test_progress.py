@@ -129,6 +129,9 @@ def test_the_eta_counts_the_writes_beyond_the_bucket_at_its_refill_rate():
     # (10029 - 200) writes at 10/s: 983 s, however fast the burst went
     assert progress.line() == "applied 0/10029, 0 failed, about 16 min left"
     assert ApplyProgress(150, bucket).eta() is None  # the burst covers it: no floor to show
+    # deletes draw on ARM's delete bucket: 5,000 writes and 5,000 deletes, each burst 200 at 10/s
+    both = ApplyProgress(10000, TokenBucket(200, 10), deletes=5000, delete_bucket=TokenBucket(200, 10))
+    assert both.eta() == 2 * (5000 - 200) / 10
 
 
 def test_the_demo_reads_no_settings_and_no_env_file(tmp_path, monkeypatch, capsys):
