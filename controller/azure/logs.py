@@ -7,6 +7,8 @@ audience (the endpoint), and the workspace is named by its customerId ("Workspac
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
+from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -101,13 +103,17 @@ class LogsReader:
 
 def innermost(exc: HttpResponseError) -> str:
     """The deepest ``innererror`` message Log Analytics sent (the engine's own reason)."""
-    error = exc.error
-    inner = getattr(error, "innererror", None) or {}
-    while isinstance(inner, dict) and inner.get("innererror"):
-        inner = inner["innererror"]
-    if isinstance(inner, dict) and inner.get("message"):
+    inner = _deepest({"innererror": getattr(exc.error, "innererror", None)})
+    if inner.get("message"):
         return str(inner["message"]).splitlines()[0]
     return describe(exc)
+
+
+def _deepest(error: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The innermost ``innererror`` (the SDK's error details are mappings, not always dicts)."""
+    while isinstance(error, Mapping) and isinstance(error.get("innererror"), Mapping):
+        error = error["innererror"]
+    return error if isinstance(error, Mapping) else {}
 
 
 def partial_error_text(error) -> str:
@@ -116,10 +122,8 @@ def partial_error_text(error) -> str:
         return "partial result (no reason given)"
     reasons = []
     for detail in getattr(error, "details", None) or []:
-        inner = detail
-        while isinstance(inner, dict) and inner.get("innererror"):
-            inner = inner["innererror"]
-        if isinstance(inner, dict) and inner.get("message"):
+        inner = _deepest(detail)
+        if inner.get("message"):
             reasons.append(str(inner["message"]).splitlines()[0])
     text = f"{error.code or 'PartialError'}: {error.message or 'partial result'}"
     return f"{text} ({'; '.join(reasons)})" if reasons else text
