@@ -89,7 +89,8 @@ def test_per_machine_freshness_in_two_queries(cluster):
     for machine in sim.healthy[1:]:
         name = computer(sim, machine)
         assert {t for t in sim.tables if found.last_record(name, t)} == nodes - {"slurmd_raw_CL"}
-        assert found.stalest(name)[1] is None
+        assert found.stalest(name, nodes) == ("slurmd_raw_CL", None)
+        assert found.freshest(name, nodes)[1] == T1
     assert found.last_record(computer(sim, sim.stale), "syslog_raw_CL") == T0
     assert found.last_record(computer(sim, sim.cluster.scheduler_vm_id), "slurmctld_raw_CL") == T1
     assert found.seconds_since_last_record("slurmd_raw_CL") is None

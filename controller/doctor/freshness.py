@@ -85,17 +85,23 @@ class Freshness:
             return None if self.partial else True
         return self.now - last > threshold
 
-    def freshest(self, computer: str) -> tuple[str, _dt.datetime] | None:
-        """The table with the machine's newest record."""
-        found = [(t, at) for t in self.tables if (at := self.last_record(computer, t)) is not None]
+    def freshest(self, computer: str, tables: Iterable[str] | None = None) -> tuple[str, _dt.datetime] | None:
+        """The table with the machine's newest record, among ``tables`` (default: all of ours;
+        pass the ones its associations target so another role's tables don't count)."""
+        found = [(t, at) for t in self._among(tables) if (at := self.last_record(computer, t)) is not None]
         return max(found, key=lambda item: item[1]) if found else None
 
-    def stalest(self, computer: str) -> tuple[str, _dt.datetime | None] | None:
-        """The table with the machine's oldest record; a table with none comes first (``None``)."""
-        if not self.tables:
+    def stalest(self, computer: str, tables: Iterable[str] | None = None) -> tuple[str, _dt.datetime | None] | None:
+        """The table with the machine's oldest record among ``tables``; one with none comes first
+        (``None``)."""
+        among = self._among(tables)
+        if not among:
             return None
-        return min(((t, self.last_record(computer, t)) for t in self.tables),
+        return min(((t, self.last_record(computer, t)) for t in among),
                    key=lambda item: (item[1] is not None, item[1] or self.now))
+
+    def _among(self, tables: Iterable[str] | None) -> tuple[str, ...]:
+        return self.tables if tables is None else tuple(tables)
 
     def seconds_since_last_record(self, table: str) -> float | None:
         """Seconds from the table's newest record, of any machine, to ``now``."""

@@ -11,8 +11,10 @@ compile (400 ``BadArgumentError`` / ``SemanticError``).
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -26,6 +28,21 @@ _KUSTO_TYPES = {
 # Table schema types (dateTime in the tables API, datetime in DCR streams: either casing) -> DuckDB.
 _DUCKDB_TYPES = {"datetime": "TIMESTAMPTZ", "string": "VARCHAR", "int": "INTEGER", "long": "BIGINT",
                  "real": "DOUBLE", "boolean": "BOOLEAN", "bool": "BOOLEAN", "dynamic": "VARCHAR", "guid": "VARCHAR"}
+
+
+# Queries run in the server's daemon threads. One that a released hang lets go just as the
+# interpreter exits would be inside DuckDB during finalization, which aborts the process: exit
+# waits for running queries instead.
+_running = 0
+_idle = threading.Condition()
+
+
+def _wait_for_running_queries() -> None:
+    with _idle:
+        _idle.wait_for(lambda: _running == 0, timeout=10)
+
+
+atexit.register(_wait_for_running_queries)
 
 
 class QueryRefused(Exception):
@@ -77,6 +94,9 @@ def run_query(query: str, tables: Iterable[Table], start: _dt.datetime | None, e
         from duckdb_kql.errors import KqlError
     except ImportError as e:  # a test dependency only
         raise QueryRefused(f"the simulator's KQL engine is missing (pip install 'duckdb-kql[duckdb]'): {e}") from None
+    global _running
+    with _idle:
+        _running += 1
     con = duckdb.connect()
     try:
         for table in tables:
@@ -94,6 +114,9 @@ def run_query(query: str, tables: Iterable[Table], start: _dt.datetime | None, e
         }
     finally:
         con.close()
+        with _idle:
+            _running -= 1
+            _idle.notify_all()
 
 
 def _load(con, table: Table, start: _dt.datetime | None, end: _dt.datetime | None) -> None:
