@@ -168,6 +168,15 @@ def test_a_hung_query_times_out_in_one_line(cluster, monkeypatch):
         sim.clear_faults()
 
 
+def test_an_unreachable_endpoint_is_one_line(cluster, monkeypatch):
+    sim = cluster
+    monkeypatch.setenv("LOGS_ENDPOINT", "https://127.0.0.1:1")  # nothing listens on port 1
+    settings = Settings()
+    sim.reader = LogsReader.from_settings(settings, default_credential(settings))
+    message = one_line_failure(sim)
+    assert "cannot reach the Logs query API at https://127.0.0.1:1" in message and "LOGS_ENDPOINT" in message
+
+
 def test_each_cloud_has_its_logs_endpoint(monkeypatch):
     monkeypatch.delenv("LOGS_ENDPOINT", raising=False)
     for cloud, endpoint in LOGS_ENDPOINTS.items():

@@ -12,10 +12,12 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
+    ServiceResponseTimeoutError,
 )
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult
 
@@ -61,11 +63,8 @@ class LogsReader:
     def query(self, customer_id: str, kql: str, timespan: tuple[_dt.datetime, _dt.datetime]) -> QueryResult:
         try:
             answer = self.client.query_workspace(customer_id, kql, timespan=timespan)
-        except Exception as exc:  # every failure becomes one line; a bug in our own code still raises
-            line = self._failure(exc)
-            if line is None:
-                raise
-            raise LogsQueryFailed(f"querying workspace {self.workspace_name} ({customer_id}): {line}") from None
+        except AzureError as exc:
+            raise LogsQueryFailed(f"querying workspace {self.workspace_name} ({customer_id}): {self._failure(exc)}") from None
         if isinstance(answer, LogsQueryPartialResult):
             tables, error = answer.partial_data or [], partial_error_text(answer.partial_error)
         else:
@@ -78,7 +77,7 @@ class LogsReader:
             error=error,
         )
 
-    def _failure(self, exc: Exception) -> str | None:
+    def _failure(self, exc: AzureError) -> str:
         if isinstance(exc, ClientAuthenticationError) and exc.response is None:
             return describe(exc)
         if isinstance(exc, HttpResponseError):
@@ -92,13 +91,15 @@ class LogsReader:
             if status == 400:
                 return f"the query was refused: {innermost(exc)}"
             return describe(exc)
-        if isinstance(exc, ServiceResponseError):  # includes the read timeout, after the retry
+        if isinstance(exc, ServiceResponseTimeoutError):  # after the retry of the read
             return (f"the Logs query API did not answer in time ({str(exc).splitlines()[0][:200]}); "
                     "HTTP_READ_TIMEOUT sets how long to wait")
+        if isinstance(exc, ServiceResponseError):
+            return f"the Logs query API broke off its answer ({str(exc).splitlines()[0][:200]}); run again"
         if isinstance(exc, ServiceRequestError):
             return (f"cannot reach the Logs query API at {self.endpoint} ({str(exc).splitlines()[0][:200]}): check "
                     "AZURE_CLOUD / LOGS_ENDPOINT, DNS, and HTTPS_PROXY if a proxy is needed")
-        return None
+        return describe(exc).splitlines()[0]
 
 
 def innermost(exc: HttpResponseError) -> str:
