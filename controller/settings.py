@@ -31,6 +31,13 @@ CLOUD_ENDPOINTS = {
     Cloud.CHINA: ("https://management.chinacloudapi.cn", "login.chinacloudapi.cn"),
     Cloud.US_GOVERNMENT: ("https://management.usgovcloudapi.net", "login.microsoftonline.us"),
 }
+# The Logs query API of each cloud: azure-monitor-query's default, docs.azure.cn
+# azure-monitor/logs/api/request-format, and the SDK's sovereign-cloud sample.
+LOGS_ENDPOINTS = {
+    Cloud.PUBLIC: "https://api.loganalytics.io",
+    Cloud.CHINA: "https://api.loganalytics.azure.cn",
+    Cloud.US_GOVERNMENT: "https://api.loganalytics.us",
+}
 
 
 def _split_ids(value):
@@ -120,6 +127,13 @@ class Settings(BaseSettings):
     # ARM counts deletes in a bucket of their own (request-limits-and-throttling).
     arm_delete_burst: int = Field(200, ge=1, description="Client-side delete bucket size (ARM's: 200)")
     arm_deletes_per_second: float = Field(10.0, gt=0, allow_inf_nan=False, description="Client-side delete refill rate (ARM's: 10/s)")
+    # The Logs query API (doctor's freshness) is not behind Resource Manager: its own URL per cloud.
+    logs_endpoint: str | None = Field(None, description="Log Analytics query API URL; default: the AZURE_CLOUD's")
+    _logs_endpoint = field_validator("logs_endpoint")(_checked(names.https_endpoint))
+
+    @property
+    def logs_query_endpoint(self) -> str:
+        return (self.logs_endpoint or LOGS_ENDPOINTS[self.azure_cloud]).rstrip("/")
 
     _split_lists = field_validator("vmss_id", "cluster_resource_groups", "adopt", mode="before")(_split_ids)
     _guid = field_validator("subscription_id")(_checked(names.guid))

@@ -15,6 +15,7 @@ from .errors import reading
 class Workspace:
     id: str
     location: str
+    customer_id: str = ""  # the "Workspace ID" the Logs query API takes (properties.customerId)
 
 
 def get_workspace(client: LogAnalyticsManagementClient, resource_group: str, name: str) -> Workspace:
@@ -26,4 +27,4 @@ def get_workspace(client: LogAnalyticsManagementClient, resource_group: str, nam
                 f"workspace {name} not found in resource group {resource_group}: create it, or fix "
                 "WORKSPACE_NAME / WORKSPACE_RESOURCE_GROUP"
             ) from None
-    return Workspace(id=found.id, location=found.location)
+    return Workspace(id=found.id, location=found.location, customer_id=found.customer_id or "")

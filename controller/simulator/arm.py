@@ -8,8 +8,9 @@ shapes. :meth:`ArmSimulator.serve` puts it behind HTTPS (see :mod:`.server`).
 Where things live: the store, routing, paging and counting in :mod:`.core`; tokens in
 :mod:`.identity`; faults and ARM's throttling in :mod:`.throttle`; one module per provider
 (:mod:`.compute`, :mod:`.insights`, :mod:`.operationalinsights`) with its rules beside it
-(``<provider>_rules``). A new provider is a new mixin here: its routes in ``_provider_routes``,
-its state in ``_setup``, its resource types in :mod:`.resources`.
+(``<provider>_rules``); the Logs data plane (query endpoint, simulated agent) in :mod:`.logs`.
+A new provider is a new mixin here: its routes in ``_provider_routes``, its state in ``_setup``,
+its resource types in :mod:`.resources`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .compute import CycleCloudCluster, ComputeMixin
 from .core import DEFAULT_SUBSCRIPTION, DEFAULT_TENANT, SimulatorCore
 from .identity import IdentityMixin, SimCredential
 from .insights import InsightsMixin
+from .logs import LogsMixin
 from .messages import SimRequest, SimResponse
 from .operationalinsights import OperationalInsightsMixin
 from .throttle import FaultsMixin
@@ -29,7 +31,7 @@ __all__ = [
 
 
 class ArmSimulator(
-    ComputeMixin, InsightsMixin, OperationalInsightsMixin, IdentityMixin, FaultsMixin, SimulatorCore,
+    LogsMixin, ComputeMixin, InsightsMixin, OperationalInsightsMixin, IdentityMixin, FaultsMixin, SimulatorCore,
 ):
     """In-memory Azure Resource Manager for one subscription (parameters: :class:`.core.SimulatorCore`)."""
 

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .errors import ArmError, not_found
 from .identity import IDENTITY_PATH
+from .logs import LOGS_PATH_PREFIX
 from .messages import SimRequest, SimResponse, _Ctx
 from .resources import KINDS, T_VMSS_VM
 from .validation import RESOURCE_GROUP_RE
@@ -309,6 +310,8 @@ class SimulatorCore:
         try:
             if path.lower() == IDENTITY_PATH:
                 resp = self._identity(method, query, hdrs)
+            elif path.lower().startswith(LOGS_PATH_PREFIX):  # the Logs data plane has no api-version
+                resp = self._logs(method, path, hdrs, body)
             else:
                 resp = self._arm(method, path, query, hdrs, body, base_url)
         except ArmError as e:

@@ -181,6 +181,7 @@ def _every_setting() -> dict:
         "httpReadTimeout": 30.5,
         "armDeleteBurst": 100,
         "armDeletesPerSecond": 2.5,
+        "logsEndpoint": "https://api.loganalytics.us",
     }
 
 

@@ -1,0 +1,239 @@
+"""The Logs data plane: the Log Analytics query endpoint and a simulated Azure Monitor Agent.
+
+Query endpoint: ``POST /v1/workspaces/{customerId}/query`` with ``{"query", "timespan"}``, the
+call ``azure-monitor-query``'s ``LogsQueryClient.query_workspace`` makes (its generated
+``build_monitor_query_logs_execute_request``; learn.microsoft.com azure-monitor/logs/api/
+request-format). It takes the same bearer tokens as ARM and answers ``{"tables": [{"name",
+"columns": [{"name", "type"}], "rows"}]}``; a partial result is a 200 with the tables so far
+plus an ``error`` object (code ``PartialError``), a failure an error status with a OneAPI error
+object (azure-monitor/logs/api/response-format). An unknown workspace is 404
+``WorkspaceNotFoundError``; a query the engine refuses is 400 ``BadArgumentError`` with the
+reason as ``innererror`` ``SemanticError``. The KQL runs in :mod:`.logs_engine`.
+
+Faults: ``sim.inject(QUERY_OPERATION, 429, retry_after=...)`` and ``sim.hang(QUERY_OPERATION,
+...)`` (a timeout) as for any ARM operation; :meth:`LogsMixin.partial_results` for partial ones.
+
+The agent (:meth:`LogsMixin.tick`): every VM and Uniform instance whose associations (its own,
+or its Uniform scale set's) name a DCR writes, each minute, one ``Heartbeat`` row to each
+workspace its DCRs send to (AMA's heartbeat, azure-monitor vm/data-collection.md "Verify agent
+operation": ``Computer``, ``_ResourceId``, ``Category`` = "Azure Monitor Agent") and one row to
+each table a ``logFiles`` source's data flow outputs to (``Custom-<table>``, the table must exist).
+It collects nothing from a file pattern with a wildcard in a directory (the seed's predecessor,
+yosoyjay/slurm-log-collection db457ec: "DCRs do not support wildcards for dirs"), and nothing at
+all from a machine :meth:`LogsMixin.silence` d (agent missing, identity not usable, model not
+applied, Arm64: the causes the ARM-side preflight finds). The DCR's ``transformKql`` is not
+applied: rows have the raw stream's columns. ``_ResourceId`` is the machine's id, lowercased as
+Log Analytics stores it; for a Uniform instance that is the instance's id (unverified).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import Any
+
+from .errors import ArmError
+from .logs_engine import QueryRefused, Table, parse_timespan, run_query
+from .messages import SimResponse
+from .resources import T_DCR, T_VM, T_VMSS_VM, T_WS
+
+LOGS_PATH_PREFIX = "/v1/workspaces/"
+QUERY_OPERATION = "Query_Execute"
+AGENT_CATEGORY = "Azure Monitor Agent"
+HEARTBEAT_COLUMNS = [("TimeGenerated", "datetime"), ("Computer", "string"), ("_ResourceId", "string"),
+                     ("Category", "string"), ("OSType", "string")]
+_STANDARD_COLUMNS = [("_ResourceId", "string")]  # every table has it besides its schema's
+
+
+def directory_wildcard(pattern: str) -> bool:
+    """A ``*`` or ``?`` before the last ``/``: the agent collects nothing from such a pattern."""
+    directory = pattern.replace("\\", "/").rpartition("/")[0]
+    return "*" in directory or "?" in directory
+
+
+class LogsMixin:
+    def _setup(self) -> None:
+        super()._setup()
+        self._log_rows: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (customerId, table lower) -> rows
+        self._silenced: dict[str, str] = {}  # machine id (lower) -> cause
+        self._partials: list[list[Any]] = []  # [times left, rows kept, message]
+        self.queries: list[str] = []  # the text of every query answered, in order
+
+    # --- test API: the agent ---------------------------------------------------------------
+    def silence(self, machine_id: str, cause: str) -> None:
+        """The machine's agent sends nothing (``cause`` says why, for the test's own messages)."""
+        with self._lock:
+            self._silenced[machine_id.lower()] = cause
+
+    def unsilence(self, machine_id: str) -> None:
+        with self._lock:
+            self._silenced.pop(machine_id.lower(), None)
+
+    def tick(self, minutes: int = 1) -> int:
+        """What the agents send in the ``minutes`` minutes up to now (the simulator's clock), one
+        batch a minute. Returns how many rows were written."""
+        now = self.clock()
+        written = 0
+        with self._lock:
+            plans = [(m, self._collection_of_machine(m)) for m in self._machines()]
+            for i in range(minutes):
+                at = now - _dt.timedelta(minutes=minutes - 1 - i)
+                for machine, (workspaces, files) in plans:
+                    written += self._send(machine, workspaces, files, at)
+        return written
+
+    def log_rows(self, workspace_id: str, table: str) -> list[dict[str, Any]]:
+        """The rows a workspace holds in a table, as dicts (test API: no HTTP)."""
+        with self._lock:
+            return [dict(r) for r in self._log_rows.get((self._customer_id(workspace_id), table.lower()), [])]
+
+    def partial_results(self, times: int = 1, rows_kept: int = 0,
+                        message: str = "Query result set has exceeded the internal record count limit.") -> None:
+        """The next ``times`` queries answer a partial result: the first ``rows_kept`` rows and a
+        ``PartialError`` whose innermost message is ``message``."""
+        with self._count_lock:
+            self._partials.append([times, rows_kept, message])
+
+    # --- the agent (lock held) ---------------------------------------------------------------
+    def _machines(self) -> list[dict[str, Any]]:
+        return [b for b in self._res.values()
+                if b.get("type") in (T_VM, T_VMSS_VM) and b["id"].lower() not in self._silenced
+                and (b.get("properties") or {}).get("provisioningState") == "Succeeded"]
+
+    def _rules_of(self, machine: dict[str, Any]) -> list[dict[str, Any]]:
+        targets = [machine["id"]]
+        if machine["type"] == T_VMSS_VM:  # a Uniform scale set's association covers its instances
+            targets.append(machine["id"].rsplit("/virtualMachines/", 1)[0])
+        rules = []
+        for target in targets:
+            for lid in self._members(target.lower() + "/providers/microsoft.insights/datacollectionruleassociations"):
+                rule = self._lookup((self._res[lid].get("properties") or {}).get("dataCollectionRuleId"))
+                if rule is not None and rule.get("type") == T_DCR:
+                    rules.append(rule)
+        return rules
+
+    def _collection_of_machine(self, machine: dict[str, Any]) -> tuple[set[str], list[tuple[str, str, str]]]:
+        """The workspaces (customerIds) the machine's agent heartbeats to, and its files as
+        (customerId, table, a file path the pattern matches)."""
+        workspaces: set[str] = set()
+        files: list[tuple[str, str, str]] = []
+        for rule in self._rules_of(machine):
+            props = rule.get("properties") or {}
+            destinations = {}
+            for d in (props.get("destinations") or {}).get("logAnalytics") or []:
+                ws = self._lookup(d.get("workspaceResourceId"))
+                if ws is not None and ws.get("type") == T_WS:
+                    destinations[d.get("name")] = ws["properties"]["customerId"].lower()
+            workspaces.update(destinations.values())
+            for source in (props.get("dataSources") or {}).get("logFiles") or []:
+                patterns = [p for p in source.get("filePatterns") or [] if not directory_wildcard(p)]
+                for flow in props.get("dataFlows") or []:
+                    if not set(flow.get("streams") or []) & set(source.get("streams") or []):
+                        continue
+                    out = flow.get("outputStream") or ""
+                    if not out.startswith("Custom-"):
+                        continue
+                    for dest in flow.get("destinations") or []:
+                        if dest in destinations:
+                            files += [(destinations[dest], out[len("Custom-"):], p.replace("*", "sim")) for p in patterns]
+        return workspaces, files
+
+    def _send(self, machine: dict[str, Any], workspaces: set[str], files: list[tuple[str, str, str]], at) -> int:
+        computer = ((machine.get("properties") or {}).get("osProfile") or {}).get("computerName") or machine["name"]
+        resource_id = machine["id"].lower()
+        for customer in workspaces:
+            self._log_rows.setdefault((customer, "heartbeat"), []).append({
+                "TimeGenerated": at, "Computer": computer, "_ResourceId": resource_id,
+                "Category": AGENT_CATEGORY, "OSType": "Linux"})
+        sent = len(workspaces)
+        for customer, table, path in files:
+            ws = self._workspace_by_customer(customer)
+            if ws is None or self._lookup(f"{ws['id']}/tables/{table}") is None:
+                continue  # ingestion into a table that isn't there is dropped
+            self._log_rows.setdefault((customer, table.lower()), []).append({
+                "TimeGenerated": at, "RawData": f"simulated line of {path}", "Computer": computer,
+                "FilePath": path, "_ResourceId": resource_id})
+            sent += 1
+        return sent
+
+    # --- the query endpoint -------------------------------------------------------------------
+    def _logs(self, method: str, path: str, hdrs: dict[str, str], raw: bytes) -> SimResponse:
+        self._authenticate(hdrs)
+        parts = path.split("/")  # "", "v1", "workspaces", id, "query"
+        if len(parts) != 5 or parts[4].lower() != "query":
+            raise ArmError(404, "PathNotFoundError", f"The requested path '{path}' does not exist.")
+        if method != "POST":
+            raise ArmError(405, "MethodNotAllowed", f"The requested method '{method}' is not allowed for '{path}'.")
+        with self._count_lock:
+            self.calls[QUERY_OPERATION] += 1
+            self._reads += 1
+        fault = self._take_fault(QUERY_OPERATION)
+        if fault is not None:
+            return fault
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            raise ArmError(400, "BadArgumentError", "The request body is not valid JSON.") from None
+        query = body.get("query") if isinstance(body, dict) else None
+        if not isinstance(query, str) or not query.strip():
+            raise ArmError(400, "BadArgumentError", "The request had some invalid properties: 'query' is required.")
+        with self._lock:
+            ws = self._workspace_by_customer(parts[3].lower())
+            if ws is None:
+                raise ArmError(404, "WorkspaceNotFoundError", f"The workspace could not be found: '{parts[3]}'.")
+            tables = self._query_tables(ws)
+            start, end = parse_timespan(body.get("timespan"), self.clock())
+        self.queries.append(query)
+        try:
+            table = run_query(query, tables, start, end)
+        except QueryRefused as e:
+            return SimResponse(400, {"error": {
+                "code": "BadArgumentError", "message": "The request had some invalid properties",
+                "innererror": {"code": "SemanticError", "message": str(e)}}})
+        return SimResponse(200, self._maybe_partial({"tables": [table]}))
+
+    def _maybe_partial(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._count_lock:
+            partial = next((p for p in self._partials if p[0] != 0), None)
+            if partial is None:
+                return body
+            partial[0] -= 1
+        _, kept, message = partial
+        body["tables"][0]["rows"] = body["tables"][0]["rows"][:kept]
+        body["error"] = {
+            "code": "PartialError", "message": "There were some errors when processing your query.",
+            "details": [{"code": "EngineError", "message": "Something went wrong processing your query on the server.",
+                         "innererror": {"code": "-2133196797", "message": message, "severity": 2,
+                                        "severityName": "Error"}}],
+        }
+        return body
+
+    # --- workspace helpers (lock held) ---------------------------------------------------------
+    def _workspace_by_customer(self, customer_id: str) -> dict[str, Any] | None:
+        for lid in self._members(f"/subscriptions/{self.subscription_id}/providers/{T_WS}"):
+            if self._res[lid]["properties"]["customerId"].lower() == customer_id:
+                return self._res[lid]
+        return None
+
+    def _customer_id(self, workspace_id: str) -> str:
+        ws = self._lookup(workspace_id)
+        if ws is None or ws.get("type") != T_WS:
+            raise KeyError(f"workspace {workspace_id} does not exist")
+        return ws["properties"]["customerId"].lower()
+
+    def _table_columns(self, workspace_id: str, table: str) -> list[tuple[str, str]]:
+        if table.lower() == "heartbeat":
+            return HEARTBEAT_COLUMNS
+        body = self._lookup(f"{workspace_id}/tables/{table}") or {}
+        schema = ((body.get("properties") or {}).get("schema") or {}).get("columns") or []
+        return [(c["name"], c["type"]) for c in schema] + _STANDARD_COLUMNS
+
+    def _query_tables(self, ws: dict[str, Any]) -> list[Table]:
+        customer = ws["properties"]["customerId"].lower()
+        names = ["Heartbeat"] + [self._res[lid]["name"] for lid in self._members(ws["id"].lower() + "/tables")]
+        tables = []
+        for name in names:
+            columns = self._table_columns(ws["id"], name)
+            rows = [tuple(r.get(c) for c, _ in columns) for r in self._log_rows.get((customer, name.lower()), [])]
+            tables.append(Table(name, columns, rows))
+        return tables
