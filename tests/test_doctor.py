@@ -124,6 +124,7 @@ def _reads_per_doctor(nodes: int, monkeypatch, tmp_path, capsys) -> int:
         sim.reset_calls()
         assert main(["doctor"]) == 4  # nothing associated yet
         capsys.readouterr()
+        assert {op for op in sim.calls if op.endswith("_Get")} == {"Workspaces_Get"}  # lists only
         return sum(sim.calls.values())
 
 
@@ -150,3 +151,19 @@ def test_the_metric_counts_machines_unable_to_send_by_role_and_cause(azure, sim,
     sim.install_agent(broken["unapplied"], upgrade_instances=True)
     metrics.record_preflight(_verdicts(reconciler, reconciler.plan()))
     assert value("nodes", "model_not_applied") == 0 and value("nodes", "arm64") == 1
+
+
+def test_the_simulator_takes_instance_view_only_with_the_scale_set_filter(azure, sim):
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.compute import ComputeManagementClient
+
+    client = ComputeManagementClient(sim.credential(), SUB, **azure.client_kwargs())
+    with pytest.raises(HttpResponseError, match="InvalidParameter"):
+        list(client.virtual_machines.list(RG, expand="instanceView"))
+    htc = sim.cluster.vmss_ids["htc"]
+    members = list(client.virtual_machines.list(RG, filter=f"'virtualMachineScaleSet/id' eq '{htc}'", expand="instanceView"))
+    assert sorted(vm.id for vm in members) == sorted(sim.vmss_members(htc))
+    assert {e.type for vm in members for e in vm.properties.instance_view.extensions} == {
+        "Microsoft.Azure.Monitor.AzureMonitorLinuxAgent"}
+    plain = {vm.name: vm for vm in client.virtual_machines.list(RG)}  # without $expand: extension ids only
+    assert plain["slurm1-scheduler"].properties.instance_view is None

@@ -5,16 +5,11 @@ from __future__ import annotations
 from azure.mgmt.compute import ComputeManagementClient
 
 from ..cluster import Agent, Identity, Inventory, Machine, ScaleSetRecord, UserIdentity
-from ..resources import key
+from ..resources import key, resource_group_of
 from .errors import reading
 
 # The Azure Monitor Agent for Linux (learn.microsoft.com azure-monitor agents/azure-monitor-agent-manage).
 AGENT_PUBLISHER, AGENT_TYPE = "Microsoft.Azure.Monitor", "AzureMonitorLinuxAgent"
-
-
-def _group_and_name(resource_id: str) -> tuple[str, str]:
-    parts = resource_id.split("/")
-    return parts[4], parts[-1]
 
 
 def identity_of(model) -> Identity:
@@ -81,7 +76,7 @@ class ComputeAdapter:
     def vm_agent(self, vm_id: str) -> Agent | None:
         """The VM list returns only the ids of a VM's extensions (Azure/azure-sdk-for-python#2165):
         their list on the VM has publisher, type, state and settings."""
-        group, name = _group_and_name(vm_id)
+        group, name = resource_group_of(vm_id), vm_id.rsplit("/", 1)[-1]
         with reading(f"extensions of virtual machine {name}"):
             for ext in self.client.virtual_machine_extensions.list(group, name).value or ():
                 p = ext.properties
@@ -93,7 +88,7 @@ class ComputeAdapter:
     def instances_on_latest_model(self, vmss_id: str) -> dict[str, bool]:
         """Uniform instance id (lower case) -> latestModelApplied: a model change (the agent
         added) reaches an instance only when it is upgraded."""
-        group, name = _group_and_name(vmss_id)
+        group, name = resource_group_of(vmss_id), vmss_id.rsplit("/", 1)[-1]
         with reading(f"instances of scale set {name}"):
             return {
                 key(i.id): bool(i.properties and i.properties.latest_model_applied)
@@ -103,7 +98,7 @@ class ComputeAdapter:
     def member_agents(self, vmss_id: str) -> dict[str, Agent | None]:
         """Flexible member id (lower case) -> its agent, from the instance view of the VMs of the
         scale set: one filtered VM list (Azure takes $expand=instanceView only with that $filter)."""
-        group, name = _group_and_name(vmss_id)
+        group, name = resource_group_of(vmss_id), vmss_id.rsplit("/", 1)[-1]
         found: dict[str, Agent | None] = {}
         with reading(f"virtual machines of scale set {name}"):
             for vm in self.client.virtual_machines.list(

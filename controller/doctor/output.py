@@ -14,6 +14,8 @@ COLUMNS = ("machine", "role", "agent", "identity", "model", "associations", "ver
 def columns_of(v: Verdict) -> dict[str, str]:
     m = v.machine
     agent = "missing" if m.agent is None else ("ok" if m.agent.provisioning_state.lower() == "succeeded" else m.agent.provisioning_state)
+    if m.agent is not None and m.kind == UNIFORM_INSTANCE and not m.model_applied:
+        agent = "model only"  # in the scale set's model, which the instance hasn't applied
     problem = identity_problem(m.identity, m.agent)
     kind = "user-assigned" if m.agent and m.agent.identifier else "system-assigned"
     identity = {None: kind, "no_identity": "none"}.get(problem, "user-assigned, not named")

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from ..cluster import Agent, Identity
+from ..resources import resource_group_of
 
 # Every cause a machine can't send for, in the order they are checked: the first is the one to fix
 # first (no fix of the agent helps an Arm64 node). A freshness cause joins this list.
@@ -97,25 +98,23 @@ def causes_of(m: MachineFacts) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _group_and_name(resource_id: str) -> tuple[str, str]:
-    parts = resource_id.split("/")
-    return parts[4], parts[-1]
-
-
 def fix_for(m: MachineFacts, cause: str) -> str:
     """The one line a person acts on; `az` commands spelled out with this machine's names."""
     on_vm = m.kind != UNIFORM_INSTANCE  # the scheduler and Flexible members are VMs of their own
-    rg, name = _group_and_name(m.id if on_vm else m.group)
+    machine = m.id if on_vm else m.group
+    rg, name = resource_group_of(machine), machine.rsplit("/", 1)[-1]
     target = f"az vm extension set -g {rg} --vm-name {name}" if on_vm else f"az vmss extension set -g {rg} --vmss-name {name}"
     agent = f"{target} --name AzureMonitorLinuxAgent --publisher Microsoft.Azure.Monitor --enable-auto-upgrade true"
     upgrade = f"; then az vmss update-instances -g {rg} -n {name} --instance-ids '*'" if m.kind == UNIFORM_INSTANCE else ""
     assign = f"az {'vm' if on_vm else 'vmss'} identity assign -g {rg} -n {name}"
+    new_members = (f" (and in the model, for new members: az vmss extension set -g {rg} --vmss-name {m.group.rsplit('/', 1)[-1]}"
+                   " --name AzureMonitorLinuxAgent --publisher Microsoft.Azure.Monitor)") if m.kind == FLEXIBLE_MEMBER else ""
     user = m.identity.user_assigned[0].id if m.identity.user_assigned else "<identity resource id>"
     settings = ('{"authentication":{"managedIdentity":{"identifier-name":"mi_res_id","identifier-value":"' + user + '"}}}')
     return {
         ARM64: f"size {m.vm_size} is Arm64, where the agent collects no custom text logs: use an x64 size for this "
                "nodearray (nothing else helps)",
-        NO_AGENT: f"install the Azure Monitor Agent: {agent}{upgrade}",
+        NO_AGENT: f"install the Azure Monitor Agent: {agent}{upgrade}{new_members}",
         AGENT_FAILED: f"the agent extension is {m.agent.provisioning_state if m.agent else ''}: set it again: {agent}{upgrade}",
         MODEL_NOT_APPLIED: f"the instance runs an older model, without the agent: az vmss update-instances -g {rg} -n {name} "
                            f"--instance-ids {m.id.rsplit('/', 1)[-1]}",
