@@ -126,6 +126,14 @@ def _verdicts(reconciler: Reconciler, planned: Pass):
     return preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
 
 
+def _record_preflight(metrics: Metrics, reconciler: Reconciler, done: Pass) -> None:
+    """The preflight's reads come after the pass's, and its failure is not the pass's."""
+    try:
+        metrics.record_preflight(_verdicts(reconciler, done))
+    except AzureError as exc:
+        log.warning("preflight of the machines failed: %s", describe(exc))
+
+
 def cmd_doctor(args, settings) -> int:
     """Reads only, writes nothing: 0 when every machine with logs to send can, 4 when any can't."""
     reconciler = _reconciler(args, settings)
@@ -140,6 +148,7 @@ def cmd_run(args, settings) -> int:
     if args.once:
         try:
             done, report = _measured_pass(metrics, lambda on_result: plan_then_apply(reconciler, on_result, args.progress_every))
+            _record_preflight(metrics, reconciler, done)
         except KeyboardInterrupt:  # Ctrl-C while reading Azure; during the apply it stops the apply
             print("interrupted while reading Azure: nothing was changed", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -157,10 +166,7 @@ def cmd_run(args, settings) -> int:
 
     def one_pass(stop) -> bool:
         done, report = _measured_pass(metrics, lambda on_result: reconciler.run_once(stop, on_result))
-        try:  # the preflight's reads come after the pass's, and its failure is not the pass's
-            metrics.record_preflight(_verdicts(reconciler, done))
-        except AzureError as exc:
-            log.warning("preflight of the machines failed: %s", describe(exc))
+        _record_preflight(metrics, reconciler, done)
         log.info("%s %s", done.plan.headline(), report.line())
         log_changes(log, done.result.results)
         log_blocked(log, done.plan.skipped)

@@ -10,7 +10,6 @@ import pytest
 
 from controller.cli import main
 from controller.doctor.preflight import is_arm64
-from controller.metrics import Metrics
 from controller.simulator import ArmSimulator
 from tests.support import RG, SUB
 
@@ -133,24 +132,25 @@ def test_reads_per_doctor_pass_are_flat_in_nodes(monkeypatch, tmp_path, capsys):
     assert _reads_per_doctor(10, monkeypatch, tmp_path, capsys) == _reads_per_doctor(90, monkeypatch, tmp_path, capsys)
 
 
-def test_the_metric_counts_machines_unable_to_send_by_role_and_cause(azure, sim, broken, capsys):
-    from controller.cli import _reconciler, _verdicts  # the daemon's own path, one pass
-    from controller.settings import load_settings
+def test_the_metric_counts_machines_unable_to_send_by_role_and_cause(azure, sim, broken, tmp_path, capsys):
+    from prometheus_client.parser import text_string_to_metric_families
 
-    class Args:
-        config = None
+    def unable() -> dict[tuple[str, str], float]:
+        path = tmp_path / "metrics.prom"
+        assert main(["run", "--once", "--metrics-file", str(path)]) == 0
+        capsys.readouterr()
+        (family,) = [f for f in text_string_to_metric_families(path.read_text())
+                     if f.name == "slurm_log_controller_machines_unable_to_send"]
+        return {(s.labels["role"], s.labels["cause"]): s.value for s in family.samples}
 
-    metrics = Metrics(30)
-    reconciler = _reconciler(Args, load_settings(), metrics)
-    assert metrics.registry.get_sample_value(
-        "slurm_log_controller_machines_unable_to_send", {"role": "login", "cause": "arm64"}) == 0  # present before any pass
-    metrics.record_preflight(_verdicts(reconciler, reconciler.run_once()))
-    value = lambda role, cause: metrics.registry.get_sample_value(  # noqa: E731
-        "slurm_log_controller_machines_unable_to_send", {"role": role, "cause": cause})
-    assert (value("nodes", "model_not_applied"), value("nodes", "arm64"), value("nodes", "no_agent")) == (2, 1, 1)
-    sim.install_agent(broken["unapplied"], upgrade_instances=True)
-    metrics.record_preflight(_verdicts(reconciler, reconciler.plan()))
-    assert value("nodes", "model_not_applied") == 0 and value("nodes", "arm64") == 1
+    first = unable()
+    assert len(first) == 3 * 7  # every role and cause, always
+    assert {k: v for k, v in first.items() if v} == {
+        ("nodes", "no_agent"): 1, ("nodes", "model_not_applied"): 2, ("nodes", "identity_not_named"): 1, ("nodes", "arm64"): 1,
+    }
+    sim.install_agent(broken["unapplied"], upgrade_instances=True)  # az vmss update-instances
+    after = unable()
+    assert after[("nodes", "model_not_applied")] == 0 and after[("nodes", "arm64")] == 1
 
 
 def test_the_simulator_takes_instance_view_only_with_the_scale_set_filter(azure, sim):

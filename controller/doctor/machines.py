@@ -18,7 +18,7 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> l
     """Every machine whose role has logs to send (its associations are wanted), scheduler first."""
     cluster, inventory = planned.cluster, planned.inventory
     wanted = {key(a.target_id) for a in planned.desired.associations}
-    uncovered = summarize(planned.plan, cluster).uncovered
+    uncovered = summarize(planned.plan, cluster, planned.result).uncovered  # after the apply, if there was one
     vms = {key(m.id): m for m in inventory.machines}
     models = {key(s.id): s for s in inventory.scale_sets}
     sets = [s for s in cluster.scale_sets if (key(s.id) in wanted) or any(key(v) in wanted for v in s.members)]
