@@ -130,6 +130,8 @@ def _record_preflight(metrics: Metrics, reconciler: Reconciler, done: Pass) -> N
     """The preflight's reads come after the pass's, and its failure is not the pass's."""
     try:
         metrics.record_preflight(_verdicts(reconciler, done))
+    except UserError as exc:  # a missing permission to read extensions, say: the pass still did its work
+        log.warning("preflight of the machines failed: %s", exc)
     except AzureError as exc:
         log.warning("preflight of the machines failed: %s", describe(exc))
 

@@ -167,3 +167,13 @@ def test_the_simulator_takes_instance_view_only_with_the_scale_set_filter(azure,
         "Microsoft.Azure.Monitor.AzureMonitorLinuxAgent"}
     plain = {vm.name: vm for vm in client.virtual_machines.list(RG)}  # without $expand: extension ids only
     assert plain["slurm1-scheduler"].properties.instance_view is None
+
+
+def test_a_missing_permission_is_one_line_for_doctor_and_a_warning_for_run(azure, sim, capsys):
+    sim.inject("VirtualMachineExtensions_List", status=403, times=-1, code="AuthorizationFailed",
+               message="does not have authorization to perform action 'Microsoft.Compute/virtualMachines/extensions/read'")
+    assert main(["doctor"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: extensions of virtual machine slurm1-scheduler: ")
+    assert main(["run", "--once"]) == 0  # the pass did its work; the preflight only warns
+    assert "preflight of the machines failed: extensions of virtual machine slurm1-scheduler" in capsys.readouterr().err
