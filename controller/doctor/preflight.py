@@ -1,6 +1,9 @@
 """Preflight, pure: the facts read about each machine -> one verdict per machine, with its cause
-and the fix in one line. Sources of each rule: /work/shared/notes/azure-facts.md ("Azure Monitor
-Agent (AMA) and text-log DCRs")."""
+and the fix in one line. The rules are the project's Azure facts ("Azure Monitor Agent (AMA) and
+text-log DCRs" in azure-facts.md, which names the docs): the agent is the extension
+Microsoft.Azure.Monitor/AzureMonitorLinuxAgent; a VMSS model change reaches Uniform instances on
+upgrade (`latestModelApplied`); the agent needs a managed identity, a user-assigned one only when
+its settings name it; custom text logs are not collected on Arm64."""
 
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ CAUSES = (ARM64, NO_AGENT, AGENT_FAILED, MODEL_NOT_APPLIED, NO_IDENTITY, IDENTIT
 SCHEDULER_VM, UNIFORM_INSTANCE, FLEXIBLE_MEMBER = "vm", "instance", "member"
 
 # Azure size names: Standard_<family><vCPUs><features>[_<accelerator>]_v<n>, where feature `p`
-# is an Arm processor (learn.microsoft.com azure/virtual-machines/vm-naming-conventions: Dpsv5,
-# Epsv6, Cobalt); GB200/GB300 nodes carry Grace Arm CPUs under other letters.
+# is an "ARM-based processor" (learn.microsoft.com/azure/virtual-machines/vm-naming-conventions:
+# Dpsv5, Epsv6); GB200/GB300 nodes (Standard_ND128isr_NDR_GB200_v6) carry Grace Arm CPUs without it.
 _SIZE = re.compile(r"^(?:standard|basic)_[a-z]+\d+(?:-\d+)?(?P<features>[a-z]*)", re.IGNORECASE)
 _ARM_ACCELERATORS = re.compile(r"_gb[23]00", re.IGNORECASE)
 
