@@ -177,3 +177,24 @@ def test_a_missing_permission_is_one_line_for_doctor_and_a_warning_for_run(azure
     assert len(err) == 1 and err[0].startswith("error: extensions of virtual machine slurm1-scheduler: ")
     assert main(["run", "--once"]) == 0  # the pass did its work; the preflight only warns
     assert "preflight of the machines failed: extensions of virtual machine slurm1-scheduler" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("identity, identifier, problem", [
+    ("system", None, None),
+    ("none", None, "no_identity"),
+    ("user", None, "identity_not_named"),
+    ("user", ("mi_res_id", "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.MANAGEDIDENTITY/USERASSIGNEDIDENTITIES/MI"), None),
+    ("user", ("client_id", "c-1"), None),
+    ("user", ("object_id", "p-1"), None),
+    ("user", ("client_id", "p-1"), "identity_not_named"),  # the object id given as a client id
+    ("system+user", ("mi_res_id", "/subscriptions/s/other"), "identity_not_named"),  # names one it doesn't have
+    ("system+user", None, None),
+])
+def test_the_identity_the_agent_uses(identity, identifier, problem):
+    from controller.cluster import Agent, Identity, UserIdentity
+    from controller.doctor.preflight import identity_problem
+
+    user = (UserIdentity("/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi",
+                         "c-1", "p-1"),)
+    identities = {"system": Identity(True), "none": Identity(), "user": Identity(False, user), "system+user": Identity(True, user)}
+    assert identity_problem(identities[identity], Agent("Succeeded", identifier)) == problem
