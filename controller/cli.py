@@ -1,4 +1,4 @@
-"""slurm-log-controller: validate | render | plan | run | demo."""
+"""slurm-log-controller: validate | render | plan | run | doctor | demo."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from azure.core.exceptions import AzureError
 from . import __version__
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
+from .doctor.machines import machine_facts
+from .doctor.output import FORMAT_VERSION, render_json, render_table
+from .doctor.preflight import preflight
 from .components import Role, default_config_path, find_config, load_components, load_config
 from .errors import UserError
 from .logs import configure_logging, log_blocked, log_changes
@@ -28,7 +31,7 @@ from .render import render
 from .report import Report, summarize
 from .settings import load_settings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_CANNOT_SEND, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 # `plan --detailed-exitcode`, as `terraform plan -detailed-exitcode`: 0 no changes, 1 error, 2 changes.
 TERRAFORM_ERROR, TERRAFORM_CHANGES = 1, 2
 log = logging.getLogger("slurm-log-controller")
@@ -119,12 +122,35 @@ def cmd_plan(args, settings) -> int:
     return TERRAFORM_CHANGES if args.detailed_exitcode else EXIT_DRIFT
 
 
+def _verdicts(reconciler: Reconciler, planned: Pass):
+    return preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
+
+
+def _record_preflight(metrics: Metrics, reconciler: Reconciler, done: Pass) -> None:
+    """The preflight's reads come after the pass's, and its failure is not the pass's."""
+    try:
+        metrics.record_preflight(_verdicts(reconciler, done))
+    except UserError as exc:  # a missing permission to read extensions, say: the pass still did its work
+        log.warning("preflight of the machines failed: %s", exc)
+    except AzureError as exc:
+        log.warning("preflight of the machines failed: %s", describe(exc))
+
+
+def cmd_doctor(args, settings) -> int:
+    """Reads only, writes nothing: 0 when every machine with logs to send can, 4 when any can't."""
+    reconciler = _reconciler(args, settings)
+    verdicts = _verdicts(reconciler, reconciler.plan())
+    print(render_json(verdicts) if args.json else render_table(verdicts))
+    return EXIT_OK if all(v.ok for v in verdicts) else EXIT_CANNOT_SEND
+
+
 def cmd_run(args, settings) -> int:
     metrics = Metrics(settings.reconcile_interval)
     reconciler = _reconciler(args, settings, metrics)
     if args.once:
         try:
             done, report = _measured_pass(metrics, lambda on_result: plan_then_apply(reconciler, on_result, args.progress_every))
+            _record_preflight(metrics, reconciler, done)
         except KeyboardInterrupt:  # Ctrl-C while reading Azure; during the apply it stops the apply
             print("interrupted while reading Azure: nothing was changed", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -142,6 +168,7 @@ def cmd_run(args, settings) -> int:
 
     def one_pass(stop) -> bool:
         done, report = _measured_pass(metrics, lambda on_result: reconciler.run_once(stop, on_result))
+        _record_preflight(metrics, reconciler, done)
         log.info("%s %s", done.plan.headline(), report.line())
         log_changes(log, done.result.results)
         log_blocked(log, done.plan.skipped)
@@ -216,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-file", metavar="PATH", help="with --once: write the metrics there, in node_exporter's textfile format")
     p.add_argument("--progress-every", metavar="SECONDS", type=_at_least(1, float), default=LINE_EVERY,
                    help=f"with --once, when stderr is not a terminal: seconds between progress lines (default {LINE_EVERY:.0f})")
+    p = command("doctor", cmd_doctor, "read Azure, say per machine whether it can send its logs and the fix; "
+                "exit 0 all can, 4 any can't")
+    p.add_argument("--json", action="store_true", help=f"machine-readable verdicts (format_version {FORMAT_VERSION})")
     p = command("demo", cmd_demo, "a full reconcile against the built-in Azure simulator: no Azure account needed", reads_settings=False)
     p.add_argument("--nodes", type=_at_least(1), default=4, help="nodes per nodearray in the simulated cluster (at least 1)")
     return parser

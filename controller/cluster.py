@@ -21,11 +21,36 @@ GONE = {"deleting", "failed"}  # machines on their way out get no new associatio
 
 
 @dataclass(frozen=True)
+class Agent:
+    """An Azure Monitor Agent extension as a VM or a scale set model carries it."""
+
+    provisioning_state: str = "Succeeded"
+    # authentication.managedIdentity identifier-name/-value of its settings: which user-assigned
+    # identity it uses (mi_res_id | object_id | client_id), or None for the system-assigned one.
+    identifier: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    id: str
+    client_id: str = ""
+    principal_id: str = ""
+
+
+@dataclass(frozen=True)
+class Identity:
+    system_assigned: bool = False
+    user_assigned: tuple[UserIdentity, ...] = ()
+
+
+@dataclass(frozen=True)
 class Machine:
     id: str
     tags: dict
     scale_set: str | None = None  # set for members of a Flexible scale set
     provisioning_state: str = "Succeeded"
+    vm_size: str = ""
+    identity: Identity = Identity()
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,9 @@ class ScaleSetRecord:
     orchestration_mode: str
     tags: dict
     capacity: int = 0
+    vm_size: str = ""
+    identity: Identity = Identity()
+    agent: Agent | None = None  # the model's, which Uniform instances get once they apply it
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from . import __version__
 from .errors import UserError
 from .apply import APPLIED, FAILED, SKIPPED, ChangeResult
 from .plan import CREATE, DELETE, KINDS, UPDATE
+from .doctor.preflight import CAUSES, Verdict
 from .report import ROLES, STATES, Report
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class Metrics:
     def __init__(self, interval: float, registry: CollectorRegistry | None = None):
         r = self.registry = registry or CollectorRegistry()
         self.resources = Gauge(f"{PREFIX}_resources", "Managed resources by kind and state after the last pass", ["kind", "state"], registry=r)
-        self.nodes = Gauge(f"{PREFIX}_nodes", "Machines (Uniform instances counted each) by role, with all their DCR associations or not", ["role", "covered"], registry=r)
+        self.nodes = Gauge(f"{PREFIX}_nodes", "Machines (Uniform instances counted each) by role, with all their DCR associations in place or not; associations only, not whether the machine sends (see machines_unable_to_send)", ["role", "covered"], registry=r)
+        self.unable = Gauge(f"{PREFIX}_machines_unable_to_send", "Machines with logs to send that can't, by role and the first cause the preflight found (agent, identity, model, architecture, associations)", ["role", "cause"], registry=r)
         self.node_coverage = Histogram(f"{PREFIX}_node_coverage_seconds", "Seconds from a machine first seen without its associations to covered", buckets=DURATION_BUCKETS, registry=r)
         self.duration = Histogram(f"{PREFIX}_reconcile_duration_seconds", "Duration of reconcile passes", buckets=DURATION_BUCKETS, registry=r)
         self.passes = Counter(f"{PREFIX}_reconcile_passes", "Reconcile passes by result", ["result"], registry=r)
@@ -61,6 +63,8 @@ class Metrics:
         for role in ROLES:
             for covered in ("true", "false"):
                 self.nodes.labels(role, covered)
+            for cause in CAUSES:
+                self.unable.labels(role, cause)
         for result in ("success", "failure"):
             self.passes.labels(result)
         self._first_seen: dict[str, float] = {}  # only the loop's thread records passes
@@ -108,6 +112,14 @@ class Metrics:
                 if machine in report.reached:
                     self.node_coverage.observe(now - self._first_seen[machine])
                 del self._first_seen[machine]
+
+    def record_preflight(self, verdicts: list[Verdict]) -> None:
+        counts = {(role, cause): 0 for role in ROLES for cause in CAUSES}
+        for v in verdicts:
+            if not v.ok:
+                counts[(v.machine.role, v.cause)] = counts.get((v.machine.role, v.cause), 0) + 1
+        for (role, cause), n in counts.items():
+            self.unable.labels(role, cause).set(n)
 
     def write_textfile(self, path: str) -> None:
         """node_exporter's textfile collector format (written atomically)."""

@@ -11,7 +11,7 @@ from .azure.compute import ComputeAdapter
 from .azure.rules import RuleAdapter
 from .azure.tables import TableAdapter
 from .azure.workspace import Workspace, get_workspace
-from .cluster import find_cluster
+from .cluster import Inventory, find_cluster
 from .plan import ObservedState
 from .resources import Cluster, key
 from .settings import Settings
@@ -40,8 +40,8 @@ def observe_workspace(clients: AzureClients, settings: Settings) -> Workspace:
 
 def observe(
     adapters: Adapters, settings: Settings, rule_ids: set[str], nodearray_roles: dict[str, str]
-) -> tuple[Cluster, ObservedState]:
-    """The cluster's machines, the workspace's tables, the resource group's DCRs and the
+) -> tuple[Cluster, ObservedState, Inventory]:
+    """The cluster's machines (and the inventory they were found in), the workspace's tables, the resource group's DCRs and the
     associations of the DCRs we want or own: every list at once, since none needs another's
     answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
     so the cost does not grow with the number of nodes, but for pages."""
@@ -53,8 +53,9 @@ def observe(
         per_rule = [pool.submit(adapters.associations.list_by_rule, i) for i in sorted(rule_ids)]
         # Which cluster we are (CLUSTER_NAME, or the tag of the VM_ID/VMSS_ID machines) decides
         # which DCRs are ours.
+        machines = inventory.result()
         cluster = find_cluster(
-            inventory.result(), settings.cluster_name, settings.scheduler_node_name, settings.vm_id,
+            machines, settings.cluster_name, settings.scheduler_node_name, settings.vm_id,
             settings.compute_vmss_ids, nodearray_roles,
         )
         # DCRs of ours that the config no longer names: their associations too, for `sync`.
@@ -65,4 +66,4 @@ def observe(
         ]
         associations = {key(a.id): a for found in per_rule for a in found.result()}
         observed = ObservedState(tuple(tables.result()), tuple(rules.result()), tuple(associations.values()))
-    return cluster, observed
+    return cluster, observed, machines

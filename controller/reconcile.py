@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from .apply import ApplyResult, apply_plan
 from .azure.clients import AzureClients
 from .azure.workspace import Workspace
-from .cluster import require_machines
+from .cluster import Inventory, require_machines
 from .components import DEFAULT_NODEARRAY_ROLES, Component, Role
 from .desired import DesiredState, Target, desired_state
 from .observe import Adapters, observe, observe_workspace
@@ -44,6 +44,7 @@ class Pass:
     observed: ObservedState
     plan: Plan
     result: ApplyResult | None = None
+    inventory: Inventory = Inventory()  # the VMs and scale sets the cluster was found among
 
 
 class Reconciler:
@@ -70,14 +71,15 @@ class Reconciler:
         # Which cluster we are is known once its machines are read: the DCR ids are known before.
         target = target_for(self.settings, self.workspace.location, None)
         rule_ids = {rule_id(target.resource_group_id, c.rule) for c in self.components}
-        cluster, observed = observe(self.adapters, self.settings, rule_ids, self.nodearray_roles)
+        cluster, observed, inventory = observe(self.adapters, self.settings, rule_ids, self.nodearray_roles)
         needs_scheduler = any(Role.SCHEDULER in c.roles for c in self.components)
         require_machines(cluster, needs_scheduler, self.settings.scheduler_node_name, self.settings.discovery_resource_groups)
         target = replace(target, cluster_name=cluster.name)
         desired = desired_state(self.components, target, cluster)
-        return Pass(cluster, desired, observed, plan_changes(desired, observed, policy_for(self.settings, cluster.name)))
+        plan = plan_changes(desired, observed, policy_for(self.settings, cluster.name))
+        return Pass(cluster, desired, observed, plan, inventory=inventory)
 
     def run_once(self, stop: threading.Event | None = None, on_result=None) -> Pass:
         planned = self.plan()
         result = apply_plan(planned.plan, self.adapters, self.settings.apply_concurrency, stop, on_result)
-        return Pass(planned.cluster, planned.desired, planned.observed, planned.plan, result)
+        return replace(planned, result=result)

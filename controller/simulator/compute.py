@@ -13,15 +13,18 @@ CycleCloud's tags (learn.microsoft.com/azure/cyclecloud/how-to/tag-nodes, v8.2 o
 
 from __future__ import annotations
 
+import copy
 import json
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from .core import _collection_of, _rg_of
 from .errors import ArmError, not_found
 from .messages import SimResponse, _Ctx
-from .resources import T_VM, T_VMSS, T_VMSS_VM
+from .resources import T_VM, T_VM_EXT, T_VMSS, T_VMSS_VM
 from .throttle import Fault
 
 CYCLECLOUD_SITE = "0a1b2c3d"  # a made-up CycleCloud site id
@@ -92,7 +95,8 @@ class ComputeMixin:
         scmp = sub + r"/providers/Microsoft\.Compute"
         return super()._provider_routes() + [
             (cmp + r"/virtualMachines/(?P<name>[^/]+)$", {"GET": ("VirtualMachines_Get", self._compute_get(T_VM))}),
-            (cmp + r"/virtualMachines$", {"GET": ("VirtualMachines_List", self._list_rg(T_VM))}),
+            (cmp + r"/virtualMachines$", {"GET": ("VirtualMachines_List", self._vm_list)}),
+            (cmp + r"/virtualMachines/(?P<name>[^/]+)/extensions$", {"GET": ("VirtualMachineExtensions_List", self._vm_extensions)}),
             (scmp + r"/virtualMachines$", {"GET": ("VirtualMachines_ListAll", self._list_sub(T_VM))}),
             (cmp + r"/virtualMachineScaleSets/(?P<vmss>[^/]+)/virtualMachines/(?P<iid>[^/]+)$",
              {"GET": ("VirtualMachineScaleSetVMs_Get", self._vmss_vm_get)}),
@@ -186,6 +190,7 @@ class ComputeMixin:
             },
         }
         if orchestration_mode == "Uniform":
+            # Manual, CycleCloud's and Azure's default: a model change waits for `update-instances`.
             props["upgradePolicy"] = {"mode": "Manual"}
             props["overprovision"] = False
         body = {
@@ -224,8 +229,12 @@ class ComputeMixin:
                 if mode == "Flexible":
                     vm_name = f"{name}_{self._rand.getrandbits(32):08x}"
                     rid = self.resource_id(rg, T_VM, vm_name)
-                    self._store(self._vm_body(rid, vm_name, vmss["location"], recased(tags, casing), provisioning_state, vid,
-                                              vmss["sku"]["name"]))
+                    member = self._vm_body(rid, vm_name, vmss["location"], recased(tags, casing), provisioning_state, vid,
+                                           vmss["sku"]["name"])
+                    member["identity"] = copy.deepcopy(vmss["identity"])
+                    self._store(member)
+                    for ext in self._model_extensions(vmss):  # a new VM is made from the model
+                        self._store_vm_extension(member, ext["name"], ext["properties"])
                 else:
                     iid = self._next_instance.get(vid.lower(), 0)
                     self._next_instance[vid.lower()] = iid + 1
@@ -235,6 +244,7 @@ class ComputeMixin:
                         "id": rid, "name": f"{name}_{iid}", "type": T_VMSS_VM, "instanceId": str(iid),
                         "location": vmss["location"], "tags": recased(tags, casing),
                         "sku": {"name": vmss["sku"]["name"], "tier": "Standard"},
+                        "identity": copy.deepcopy(vmss["identity"]),
                         "properties": {
                             "vmId": self._guid(), "latestModelApplied": True, "provisioningState": provisioning_state,
                             "osProfile": {"computerName": f"{prefix}{_base36(iid):0>6}", "adminUsername": "cyclecloud"},
@@ -286,6 +296,7 @@ class ComputeMixin:
         node_state: str = "Succeeded",
         tag_case: str = "documented",
         tag_seed: int = 0,
+        agent: bool = True,
     ) -> CycleCloudCluster:
         """A CycleCloud Slurm cluster: a scheduler VM plus one scale set per nodearray.
 
@@ -294,6 +305,7 @@ class ComputeMixin:
         scheduler VM ``<cluster>-scheduler``, scale sets ``<cluster>-<nodearray>``. Tags: see
         module docstring; ``tag_case="random"`` spells each tag name of each VM and scale set in a
         casing drawn from ``random.Random(tag_seed)`` (Azure tag names are case-insensitive).
+        With ``agent`` every machine has the Azure Monitor Agent, applied, and a system-assigned identity.
         """
         if tag_case not in ("documented", "random"):
             raise ValueError("tag_case must be 'documented' or 'random'")
@@ -320,6 +332,8 @@ class ComputeMixin:
                 tag_casing=casing,
             )
             modes[na] = mode
+        for machine in (sched, *vmss_ids.values()) if agent else ():
+            self.install_agent(machine, upgrade_instances=True)
         return CycleCloudCluster(cluster_name, resource_group, location, sched, vmss_ids, modes)
 
     def _compute_get(self, rtype: str):
@@ -350,3 +364,122 @@ class ComputeMixin:
         if body is None:
             raise not_found(T_VMSS_VM, f"{vmss['name']}/{iid}", _rg_of(vmss["id"]))
         return SimResponse(200, body)
+
+    # --- the Azure Monitor Agent and identities: what `doctor` checks ---
+    @staticmethod
+    def _model_extensions(vmss: dict[str, Any]) -> list[dict[str, Any]]:
+        return ((vmss["properties"]["virtualMachineProfile"].get("extensionProfile") or {}).get("extensions")) or []
+
+    def _store_vm_extension(self, vm: dict[str, Any], name: str, props: dict[str, Any]) -> None:
+        """An extension is a child resource of its VM; the VM (and the VM list) carries only its
+        id in ``resources`` (Azure/azure-sdk-for-python#2165, Azure/azure-sdk-for-net#13378)."""
+        eid = f"{vm['id']}/extensions/{name}"
+        self._store({"id": eid, "name": name, "type": T_VM_EXT, "location": vm["location"], "properties": copy.deepcopy(props)})
+        vm["resources"] = [r for r in vm.get("resources", []) if r["id"].lower() != eid.lower()] + [{"id": eid}]
+
+    def install_agent(
+        self, resource_id: str, *, identifier: tuple[str, str] | None = None, provisioning_state: str = "Succeeded",
+        upgrade_instances: bool = False, name: str = "AzureMonitorLinuxAgent",
+    ) -> None:
+        """The Azure Monitor Agent extension on a VM, or in a scale set's model. With the model,
+        existing Uniform instances lag it (``latestModelApplied: false``, the Manual upgrade
+        policy) and existing Flexible members lack it, unless ``upgrade_instances`` (as ``az
+        vmss update-instances`` would). ``identifier``: the settings'
+        ``authentication.managedIdentity`` ``(identifier-name, identifier-value)``."""
+        props: dict[str, Any] = {
+            "publisher": "Microsoft.Azure.Monitor", "type": "AzureMonitorLinuxAgent", "typeHandlerVersion": "1.33",
+            "autoUpgradeMinorVersion": True, "provisioningState": provisioning_state,
+        }
+        if identifier:
+            props["settings"] = {"authentication": {"managedIdentity": {
+                "identifier-name": identifier[0], "identifier-value": identifier[1]}}}
+        with self._lock:
+            body = self._lookup(resource_id)
+            if body is None or body["type"] not in (T_VM, T_VMSS):
+                raise KeyError(f"no VM or scale set {resource_id}")
+            if body["type"] == T_VM:
+                self._store_vm_extension(body, name, props)
+                return
+            profile = body["properties"]["virtualMachineProfile"]
+            extensions = [e for e in self._model_extensions(body) if e["name"] != name] + [{"name": name, "properties": props}]
+            profile["extensionProfile"] = {"extensions": extensions}
+            if body["properties"]["orchestrationMode"] == "Flexible":
+                for lid in self._flex_members(body["id"]) if upgrade_instances else ():
+                    self._store_vm_extension(self._res[lid], name, props)
+            else:
+                for lid in self._members(body["id"].lower() + "/virtualmachines"):
+                    self._res[lid]["properties"]["latestModelApplied"] = upgrade_instances
+
+    def set_identity(self, resource_id: str, *, system_assigned: bool = True, user_assigned: tuple[str, ...] = ()) -> list[dict[str, str]]:
+        """A VM's or scale set's managed identities (a scale set's members and instances get the
+        same). ``user_assigned``: identity names, made up in the machine's resource group.
+        Returns each user-assigned identity as ``{"id", "clientId", "principalId"}``."""
+        with self._lock:
+            body = self._lookup(resource_id)
+            if body is None:
+                raise KeyError(resource_id)
+            users = {
+                f"/subscriptions/{self.subscription_id}/resourceGroups/{_rg_of(body['id'])}/providers/"
+                f"Microsoft.ManagedIdentity/userAssignedIdentities/{n}": {"principalId": self._guid(), "clientId": self._guid()}
+                for n in user_assigned
+            }
+            kind = ", ".join(k for k, on in (("SystemAssigned", system_assigned), ("UserAssigned", bool(users))) if on) or "None"
+            identity: dict[str, Any] = {"type": kind, "tenantId": self.tenant_id}
+            if system_assigned:
+                identity["principalId"] = self._guid()
+            if users:
+                identity["userAssignedIdentities"] = users
+            targets = [body]
+            if body["type"] == T_VMSS:
+                lids = (self._flex_members(body["id"]) if body["properties"]["orchestrationMode"] == "Flexible"
+                        else self._members(body["id"].lower() + "/virtualmachines"))
+                targets += [self._res[lid] for lid in lids]
+            for target in targets:
+                target["identity"] = copy.deepcopy(identity)
+            return [{"id": i, **u} for i, u in users.items()]
+
+    _SCALE_SET_FILTER = re.compile(r"^'?virtualMachineScaleSet/id'?\s+eq\s+'?([^']+)'?$", re.IGNORECASE)
+
+    def _vm_list(self, ctx: "_Ctx") -> SimResponse:
+        """VirtualMachines_List: ``$filter`` takes only ``'virtualMachineScaleSet/id' eq '<id>'``
+        and ``$expand=instanceView`` only with it (the spec's parameter descriptions,
+        azure-rest-api-specs ComputeRP virtualMachine.json)."""
+        rg = self._require_rg(ctx)
+        query, expand = ctx.query.get("$filter"), ctx.query.get("$expand")
+        if expand and expand != "instanceView":
+            raise ArmError(400, "InvalidParameter", f"The value '{expand}' of parameter '$expand' is not allowed.")
+        if expand and not query:
+            raise ArmError(400, "InvalidParameter", "The $expand=instanceView option requires a $filter on virtualMachineScaleSet/id.")
+        lids = iter(self._members(f"{self.rg_id(rg)}/providers/{T_VM}"))
+        if query:
+            match = self._SCALE_SET_FILTER.match(query.strip())
+            if not match:
+                raise ArmError(400, "InvalidParameter", f"The value of parameter '$filter' is invalid: {query}")
+            owner = match.group(1).lower()
+            lids = (lid for lid in lids
+                    if (((self._res[lid].get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id") or "").lower() == owner)
+        response = self._page(ctx, lids)
+        if query and "nextLink" in response.body:
+            response.body["nextLink"] += "&" + urlencode({k: v for k, v in (("$filter", query), ("$expand", expand)) if v})
+        if expand:
+            response.body["value"] = [self._with_instance_view(vm) for vm in response.body["value"]]
+        return response
+
+    def _extensions_of(self, vm: dict[str, Any]) -> list[dict[str, Any]]:
+        return [self._res[lid] for lid in self._members(vm["id"].lower() + "/extensions")]
+
+    def _with_instance_view(self, vm: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(vm)
+        out["properties"]["instanceView"] = {"extensions": [
+            {"name": e["name"], "type": f"{e['properties']['publisher']}.{e['properties']['type']}",
+             "typeHandlerVersion": e["properties"].get("typeHandlerVersion", ""),
+             "statuses": [{"code": f"ProvisioningState/{e['properties']['provisioningState'].lower()}", "level": "Info"}]}
+            for e in self._extensions_of(vm)
+        ]}
+        return out
+
+    def _vm_extensions(self, ctx: "_Ctx") -> SimResponse:
+        """VirtualMachineExtensions_List: the whole list in one answer (no nextLink in its schema)."""
+        rg = self._require_rg(ctx)
+        vm = self._get_typed(self.resource_id(rg, T_VM, ctx.params["name"]), T_VM, ctx.params["name"], rg)
+        return SimResponse(200, {"value": self._extensions_of(vm)})

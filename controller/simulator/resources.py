@@ -7,6 +7,7 @@ without importing each other.
 T_VM = "Microsoft.Compute/virtualMachines"
 T_VMSS = "Microsoft.Compute/virtualMachineScaleSets"
 T_VMSS_VM = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
+T_VM_EXT = "Microsoft.Compute/virtualMachines/extensions"
 T_WS = "Microsoft.OperationalInsights/workspaces"
 T_TABLE = "Microsoft.OperationalInsights/workspaces/tables"
 T_DCR = "Microsoft.Insights/dataCollectionRules"
