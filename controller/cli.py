@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -15,9 +16,11 @@ from azure.core.exceptions import AzureError
 from . import __version__
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
+from .azure.logs import LogsReader
+from .doctor.freshness import freshness
 from .doctor.machines import machine_facts
 from .doctor.output import FORMAT_VERSION, render_json, render_table
-from .doctor.preflight import preflight
+from .doctor.preflight import preflight, with_freshness
 from .components import Role, default_config_path, find_config, load_components, load_config
 from .errors import UserError
 from .logs import configure_logging, log_blocked, log_changes
@@ -136,11 +139,30 @@ def _record_preflight(metrics: Metrics, reconciler: Reconciler, done: Pass) -> N
         log.warning("preflight of the machines failed: %s", describe(exc))
 
 
+def _judged_by_the_workspace(reconciler: Reconciler, verdicts, now):
+    """The verdicts with what the workspace holds of each machine (2 queries); without it, when the
+    workspace can't be asked (a missing Log Analytics Reader, say), with a warning."""
+    tables_of = {
+        role.value: tuple(c.table for c in reconciler.components if role in c.roles) for role in Role
+    }
+    reader = LogsReader.from_settings(reconciler.settings, reconciler.clients.credential)
+    try:
+        fresh = freshness(reader.query, reconciler.workspace.customer_id, [c.table for c in reconciler.components], now)
+    except UserError as exc:
+        print(f"warning: the workspace was not asked, so silent machines can't be told: {exc}", file=sys.stderr)
+        return verdicts
+    if fresh.partial:
+        print(f"warning: the workspace answered in part ({'; '.join(fresh.errors)}): machines it left out are 'unknown'",
+              file=sys.stderr)
+    return with_freshness(verdicts, fresh, tables_of)
+
+
 def cmd_doctor(args, settings) -> int:
-    """Reads only, writes nothing: 0 when every machine with logs to send can, 4 when any can't."""
+    """Reads only, writes nothing: 0 when every machine with logs to send can and does, 4 when any can't."""
     reconciler = _reconciler(args, settings)
-    verdicts = _verdicts(reconciler, reconciler.plan())
-    print(render_json(verdicts) if args.json else render_table(verdicts))
+    now = datetime.now(timezone.utc)
+    verdicts = _judged_by_the_workspace(reconciler, _verdicts(reconciler, reconciler.plan()), now)
+    print(render_json(verdicts, now) if args.json else render_table(verdicts, now))
     return EXIT_OK if all(v.ok for v in verdicts) else EXIT_CANNOT_SEND
 
 

@@ -19,7 +19,7 @@ from . import __version__
 from .errors import UserError
 from .apply import APPLIED, FAILED, SKIPPED, ChangeResult
 from .plan import CREATE, DELETE, KINDS, UPDATE
-from .doctor.preflight import CAUSES, Verdict
+from .doctor.preflight import SETUP_CAUSES, Verdict
 from .report import ROLES, STATES, Report
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Metrics:
         for role in ROLES:
             for covered in ("true", "false"):
                 self.nodes.labels(role, covered)
-            for cause in CAUSES:
+            for cause in SETUP_CAUSES:
                 self.unable.labels(role, cause)
         for result in ("success", "failure"):
             self.passes.labels(result)
@@ -114,7 +114,7 @@ class Metrics:
                 del self._first_seen[machine]
 
     def record_preflight(self, verdicts: list[Verdict]) -> None:
-        counts = {(role, cause): 0 for role in ROLES for cause in CAUSES}
+        counts = {(role, cause): 0 for role in ROLES for cause in SETUP_CAUSES}
         for v in verdicts:
             if not v.ok:
                 counts[(v.machine.role, v.cause)] = counts.get((v.machine.role, v.cause), 0) + 1

@@ -5,6 +5,7 @@ one; the reads per pass flat in the number of nodes; the daemon's metric moves."
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -47,6 +48,7 @@ def doctor(capsys, *args) -> tuple[int, str]:
 
 def test_doctor_names_each_broken_machine_with_its_cause_and_fix(azure, sim, broken, capsys):
     assert main(["run", "--once"]) == 0
+    sim.tick(5)  # the agents that can send have sent
     capsys.readouterr()
     code, out = doctor(capsys, "--json")
     assert code == 4
@@ -84,6 +86,7 @@ def test_a_healthy_cluster_passes_and_a_missing_association_is_a_cause(azure, si
     assert code == 4
     assert {m["verdict"] for m in json.loads(out)["machines"]} == {"not_associated"}
     assert main(["run", "--once"]) == 0
+    sim.tick(5)
     capsys.readouterr()
     code, out = doctor(capsys)
     assert code == 0, out
@@ -94,6 +97,7 @@ def test_the_agent_failed_and_no_identity(azure, sim, capsys):
     sim.install_agent(sim.cluster.scheduler_vm_id, provisioning_state="Failed")
     sim.set_identity(sim.cluster.vmss_ids["htc"], system_assigned=False)
     assert main(["run", "--once"]) == 0
+    sim.tick(5)
     capsys.readouterr()
     code, out = doctor(capsys, "--json")
     verdicts = [m for m in json.loads(out)["machines"] if not m["ok"]]
@@ -198,3 +202,43 @@ def test_the_identity_the_agent_uses(identity, identifier, problem):
                          "c-1", "p-1"),)
     identities = {"system": Identity(True), "none": Identity(), "user": Identity(False, user), "system+user": Identity(True, user)}
     assert identity_problem(identities[identity], Agent("Succeeded", identifier)) == problem
+
+
+def test_a_machine_set_up_right_that_sends_nothing_is_silent(azure, sim, capsys):
+    """The workspace has the last word: heartbeats and records, in 2 queries."""
+    assert main(["run", "--once"]) == 0
+    quiet = sim.vmss_members(sim.cluster.vmss_ids["htc"])[0]
+    sim.silence(quiet, "the VM is stopped")
+    sim.tick(15)
+    sim.queries.clear()
+    capsys.readouterr()
+    code, out = doctor(capsys, "--json")
+    assert code == 4
+    machines = {m["id"].lower(): m for m in json.loads(out)["machines"]}
+    silent = [m for m in machines.values() if not m["ok"]]
+    assert [m["id"].lower() for m in silent] == [quiet.lower()] and silent[0]["verdict"] == "silent"
+    assert silent[0]["heartbeat"] == "none in 1 d" and "azuremonitoragent" in silent[0]["fix"]
+    healthy = machines[sim.cluster.scheduler_vm_id.lower()]
+    assert healthy["ok"] and healthy["heartbeat"].endswith("s ago") and healthy["stalest table"].startswith("slurm")
+    assert len(sim.queries) == 2  # at any cluster size
+
+
+def test_heartbeats_older_than_ten_minutes_are_silence(azure, sim, capsys):
+    assert main(["run", "--once"]) == 0
+    sim.clock = lambda: datetime.now(timezone.utc) - timedelta(minutes=30)
+    sim.tick(5)  # sent from 34 to 30 minutes ago, then nothing
+    capsys.readouterr()
+    code, out = doctor(capsys)
+    assert code == 4 and out.splitlines()[-1] == "0/6 machines can send; 6 can't", out
+    assert "30 min ago" in out and "silent" in out
+
+
+def test_a_machine_the_agent_cannot_run_on_sends_nothing(azure, sim, capsys):
+    """The simulated agent follows what ARM shows: no extension, no heartbeat."""
+    vm = sim.vmss_members(sim.cluster.vmss_ids["htc"])[0]
+    assert main(["run", "--once"]) == 0
+    sim.remove(f"{vm}/extensions/AzureMonitorLinuxAgent")
+    sim.tick(3)
+    ws = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/workspaces/logs"
+    senders = {r["_ResourceId"].lower() for r in sim.log_rows(ws, "Heartbeat")}
+    assert vm.lower() not in senders and sim.cluster.scheduler_vm_id.lower() in senders

@@ -7,19 +7,26 @@ its settings name it; custom text logs are not collected on Arm64."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..cluster import Agent, Identity
 from ..resources import resource_group_of
 
 # Every cause a machine can't send for, in the order they are checked: the first is the one to fix
-# first (no fix of the agent helps an Arm64 node). A freshness cause joins this list.
+# first (no fix of the agent helps an Arm64 node).
 ARM64, NO_AGENT, AGENT_FAILED, MODEL_NOT_APPLIED, NO_IDENTITY, IDENTITY_NOT_NAMED, NOT_ASSOCIATED = (
     "arm64", "no_agent", "agent_not_provisioned", "model_not_applied", "no_identity", "identity_not_named",
     "not_associated",
 )
-CAUSES = (ARM64, NO_AGENT, AGENT_FAILED, MODEL_NOT_APPLIED, NO_IDENTITY, IDENTITY_NOT_NAMED, NOT_ASSOCIATED)
+# What the machines' ARM resources show (the daemon's metric: it doesn't query the workspace).
+SETUP_CAUSES = (ARM64, NO_AGENT, AGENT_FAILED, MODEL_NOT_APPLIED, NO_IDENTITY, IDENTITY_NOT_NAMED, NOT_ASSOCIATED)
+# From the workspace (doctor/freshness.py): set up right, and yet nothing arrives.
+SILENT = "silent"
+CAUSES = (*SETUP_CAUSES, SILENT)
+# AMA heartbeats once a minute: ten missed is no hiccup.
+SILENT_AFTER = _dt.timedelta(minutes=10)
 SCHEDULER_VM, UNIFORM_INSTANCE, FLEXIBLE_MEMBER = "vm", "instance", "member"
 
 # Azure size names: Standard_<family><vCPUs><features>[_<accelerator>]_v<n>, where feature `p`
@@ -57,10 +64,20 @@ class MachineFacts:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """What the workspace holds of one machine: its agent's last heartbeat, its stalest table."""
+
+    heartbeat: _dt.datetime | None
+    stalest: tuple[str, _dt.datetime | None] | None = None
+    unknown: bool = False  # a partial answer left it out: neither silent nor fresh
+
+
+@dataclass(frozen=True)
 class Verdict:
     machine: MachineFacts
     causes: tuple[str, ...]  # empty: it can send
     fix: str = ""  # for the first cause, one line
+    seen: Seen | None = None  # None: the workspace wasn't asked
 
     @property
     def ok(self) -> bool:
@@ -125,7 +142,28 @@ def fix_for(m: MachineFacts, cause: str) -> str:
         IDENTITY_NOT_NAMED: f"name its user-assigned identity in the agent's settings: {agent} --settings '{settings}'{upgrade}"
                             f" (or: {assign})",
         NOT_ASSOCIATED: "its DCR associations are missing: slurm-log-controller run --once (plan lists them)",
+        SILENT: "set up right, yet no heartbeat for 10 minutes: is the VM running? on it: systemctl status "
+                "azuremonitoragent; /var/opt/microsoft/azuremonitoragent/log/mdsd.err",
     }[cause]
+
+
+def with_freshness(verdicts: list[Verdict], fresh, tables_of: dict[str, tuple[str, ...]]) -> list[Verdict]:
+    """The verdicts, with what the workspace holds of each machine (`fresh`: a doctor.freshness
+    Freshness); a machine set up right whose agent hasn't been heard from for SILENT_AFTER is silent.
+    Machines are matched by the `_ResourceId` their heartbeats carry. `tables_of`: role -> tables."""
+    host_of = {rid.lower(): host for host, rid in fresh.resource_ids.items()}
+    judged = []
+    for v in verdicts:
+        host = host_of.get(v.machine.id.lower())
+        if host is None:
+            seen = Seen(None, unknown=fresh.partial)
+        else:
+            seen = Seen(fresh.last_heartbeat(host), fresh.stalest(host, tables_of.get(v.machine.role, ())))
+        heard = seen.heartbeat is not None and fresh.now - seen.heartbeat <= SILENT_AFTER
+        if v.ok and not heard and not seen.unknown:
+            v = replace(v, causes=(SILENT,), fix=fix_for(v.machine, SILENT))
+        judged.append(replace(v, seen=seen))
+    return judged
 
 
 def preflight(machines: list[MachineFacts]) -> list[Verdict]:

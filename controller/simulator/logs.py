@@ -30,12 +30,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from typing import Any
 
 from .errors import ArmError
 from .logs_engine import QueryRefused, Table, parse_timespan, run_query
 from .messages import SimResponse
 from .resources import T_DCR, T_VM, T_VMSS_VM, T_WS
+
+# Azure size names mark an Arm processor with the feature letter p (Dpsv5, Epsv6; learn.microsoft.com
+# virtual-machines/vm-naming-conventions); GB200/GB300 nodes carry Grace Arm CPUs.
+_ARM64_SIZE = re.compile(r"^standard_[a-z]+\d+(-\d+)?[a-z]*p[a-z]*_|_gb[23]00", re.IGNORECASE)
 
 LOGS_PATH_PREFIX = "/v1/workspaces/"
 QUERY_OPERATION = "Query_Execute"
@@ -71,11 +76,18 @@ class LogsMixin:
 
     def tick(self, minutes: int = 1) -> int:
         """What the agents send in the ``minutes`` minutes up to now (the simulator's clock), one
-        batch a minute. Returns how many rows were written."""
+        batch a minute. Returns how many rows were written. Only an agent that runs sends (the
+        extension installed and provisioned; for a Uniform instance, in a model it has applied)
+        with an identity it can use; on Arm64 it heartbeats but collects no text logs."""
         now = self.clock()
         written = 0
         with self._lock:
-            plans = [(m, self._collection_of_machine(m)) for m in self._machines()]
+            plans = []
+            for machine in self._machines():
+                runs, collects = self._agent_runs(machine)
+                if runs:
+                    workspaces, files = self._collection_of_machine(machine)
+                    plans.append((machine, (workspaces, files if collects else [])))
             for i in range(minutes):
                 at = now - _dt.timedelta(minutes=minutes - 1 - i)
                 for machine, (workspaces, files) in plans:
@@ -95,6 +107,38 @@ class LogsMixin:
             self._partials.append([times, rows_kept, message])
 
     # --- the agent (lock held) ---------------------------------------------------------------
+    def _agent_settings(self, machine: dict[str, Any]) -> dict[str, Any] | None:
+        """The Azure Monitor Agent extension's properties as the machine runs it, or None."""
+        if machine["type"] == T_VM:
+            found = [self._res.get(r["id"].lower()) for r in machine.get("resources") or []]
+        elif (machine.get("properties") or {}).get("latestModelApplied", True):
+            found = self._model_extensions(self._lookup(machine["id"].rsplit("/virtualMachines/", 1)[0]))
+        else:  # the agent is in a model this instance hasn't applied (Manual upgrade policy)
+            return None
+        for extension in found:
+            props = (extension or {}).get("properties") or {}
+            if props.get("type") == "AzureMonitorLinuxAgent" and props.get("provisioningState") == "Succeeded":
+                return props
+        return None
+
+    def _agent_runs(self, machine: dict[str, Any]) -> tuple[bool, bool]:
+        """(the agent runs and can authenticate, it collects text logs). AMA needs a managed
+        identity: a user-assigned one only when its settings name it (azure-facts.md, Identity);
+        custom text logs are not supported on Arm64 (Dps/Eps 'p' sizes, GB200/GB300)."""
+        props = self._agent_settings(machine)
+        if props is None:
+            return False, False
+        identity = machine.get("identity") or {}
+        named = ((props.get("settings") or {}).get("authentication") or {}).get("managedIdentity") or {}
+        if named:
+            field = {"mi_res_id": "id", "client_id": "clientId", "object_id": "principalId"}.get(named.get("identifier-name"))
+            users = [{"id": i, **u} for i, u in (identity.get("userAssignedIdentities") or {}).items()]
+            usable = any(field and str(u.get(field, "")).lower() == str(named.get("identifier-value", "")).lower() for u in users)
+        else:
+            usable = "SystemAssigned" in (identity.get("type") or "")
+        size = ((machine.get("properties") or {}).get("hardwareProfile") or {}).get("vmSize") or (machine.get("sku") or {}).get("name", "")
+        return usable, usable and not _ARM64_SIZE.search(size)
+
     def _machines(self) -> list[dict[str, Any]]:
         return [b for b in self._res.values()
                 if b.get("type") in (T_VM, T_VMSS_VM) and b["id"].lower() not in self._silenced

@@ -7,6 +7,7 @@ slow client never blocks ``accept``.
 ``server.env()`` gives the variables that point the real SDK stack at the simulator:
 
 ``ARM_ENDPOINT``        the simulator's base URL (pass as ``base_url``)
+``LOGS_ENDPOINT``       the same: the Log Analytics query API (``/v1/workspaces/...``)
 ``REQUESTS_CA_BUNDLE``  PEM of the CA; ``requests`` (azure-core's transport) trusts it
 ``IDENTITY_ENDPOINT``   App Service style managed identity token endpoint (``/msi/token``)
 ``IDENTITY_HEADER``     the secret that endpoint expects in ``X-IDENTITY-HEADER``
@@ -160,6 +161,7 @@ class SimServer:
         """Environment variables that make the SDK stack talk to this server (see module doc)."""
         return {
             "ARM_ENDPOINT": self.endpoint,
+            "LOGS_ENDPOINT": self.endpoint,  # the Log Analytics query API is served here too
             "REQUESTS_CA_BUNDLE": self.ca_path,
             "IDENTITY_ENDPOINT": self.identity_endpoint,
             "IDENTITY_HEADER": self.sim.identity_header,
