@@ -32,6 +32,7 @@ from .progress import LINE_EVERY, plan_then_apply, render_interrupted
 from .reconcile import REQUIRED, Pass, Reconciler, target_for
 from .render import render
 from .report import Report, summarize
+from .resources import same_region
 from .settings import load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DRIFT, EXIT_CANNOT_SEND, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -111,7 +112,7 @@ def _render_region(args, settings) -> str:
     if args.offline:
         return settings.region
     location = observe_workspace(AzureClients(settings, default_credential(settings)), settings).location
-    if settings.region and settings.region.replace(" ", "").lower() != location.replace(" ", "").lower():
+    if settings.region and not same_region(settings.region, location):
         print(f"warning: REGION={settings.region} ignored: workspace {settings.workspace_name} is in {location}, "
               "and a DCR must be in its workspace's region", file=sys.stderr)
     return location

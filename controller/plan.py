@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .desired import DesiredState
-from .resources import Association, DataCollectionRule, Resource, Table, key
+from .resources import Association, DataCollectionRule, Resource, Table, key, same_region
 from .settings import Policy
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
@@ -159,7 +159,7 @@ def _blocked(have: Resource, fields: tuple[FieldChange, ...]) -> Skip:
 
 def _elsewhere(want: DataCollectionRule, have: DataCollectionRule) -> str:
     """A DCR must be in its workspace's region (Azure refuses another) and can't move in place."""
-    if want.location.replace(" ", "").lower() == have.location.replace(" ", "").lower():
+    if same_region(want.location, have.location):
         return ""
     return (
         f"is in {have.location} but its workspace in {want.location}: Azure refuses a DCR outside its workspace's "

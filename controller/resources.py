@@ -46,6 +46,11 @@ def resource_group_of(arm_id: str) -> str:
     return arm_id.split("/")[4]
 
 
+def same_region(a: str, b: str) -> bool:
+    """Azure spells a region two ways: `eastus` and `East US`."""
+    return a.replace(" ", "").lower() == b.replace(" ", "").lower()
+
+
 def rule_id(resource_group_id: str, name: str) -> str:
     return f"{resource_group_id}/providers/Microsoft.Insights/dataCollectionRules/{name}"
 
