@@ -154,13 +154,11 @@ def with_freshness(verdicts: list[Verdict], fresh, tables_of: dict[str, tuple[st
     host_of = {rid.lower(): host for host, rid in fresh.resource_ids.items()}
     judged = []
     for v in verdicts:
-        host = host_of.get(v.machine.id.lower())
-        if host is None:
-            seen = Seen(None, unknown=fresh.partial)
-        else:
-            seen = Seen(fresh.last_heartbeat(host), fresh.stalest(host, tables_of.get(v.machine.role, ())))
-        heard = seen.heartbeat is not None and fresh.now - seen.heartbeat <= SILENT_AFTER
-        if v.ok and not heard and not seen.unknown:
+        host = host_of.get(v.machine.id.lower(), "")  # "": never heard from in the lookback
+        silent = fresh.silent(host, SILENT_AFTER)  # None: a partial answer may have left it out
+        stalest = fresh.stalest(host, tables_of.get(v.machine.role, ())) if host else None
+        seen = Seen(fresh.last_heartbeat(host), stalest, unknown=silent is None)
+        if v.ok and silent:
             v = replace(v, causes=(SILENT,), fix=fix_for(v.machine, SILENT))
         judged.append(replace(v, seen=seen))
     return judged
