@@ -10,11 +10,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .apply import APPLIED, ApplyResult
+from .components import Role
 from .plan import CREATE, DELETE, KINDS, UPDATE, Plan
 from .resources import Association, Cluster, key
 
 STATES = ("in_sync", "missing", "drifted", "orphaned")
-ROLES = ("scheduler", "login", "nodes")
+ROLES = tuple(role.value for role in Role)  # the metrics export every one, machines or not
 _STATE_OF = {CREATE: "missing", UPDATE: "drifted", DELETE: "orphaned"}
 
 
