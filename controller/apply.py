@@ -24,6 +24,8 @@ PHASES = (
     ("table", (CREATE, UPDATE)),
     ("dcr", (CREATE, UPDATE)),
     ("association", (CREATE, UPDATE)),
+    ("function", (CREATE, UPDATE)),
+    ("function", (DELETE,)),
     ("association", (DELETE,)),
     ("dcr", (DELETE,)),
     ("table", (DELETE,)),
@@ -101,7 +103,10 @@ def apply_plan(
 ) -> ApplyResult:
     """`stop` set (SIGTERM): changes in flight finish, the rest are skipped. `on_result` hears
     each change as it ends (metrics, liveness)."""
-    by_kind = {"table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations}
+    by_kind = {
+        "table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations,
+        "function": adapters.functions,
+    }
     broken: set[str] = set()  # ids whose change failed: what depends on them is skipped
     results: list[ChangeResult] = []
 

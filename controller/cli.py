@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("validate", cmd_validate, "load config and settings, print what would be managed")
-    p = command("render", cmd_render, "write each DCR's and table's ARM request body, in the workspace's region")
+    p = command("render", cmd_render, "write each DCR's, table's and workspace function's ARM request body, in the workspace's region")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--offline", action="store_true", help="read nothing from Azure: the DCRs go in REGION")
     p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift or resources in the way")
