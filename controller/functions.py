@@ -38,7 +38,7 @@ class FunctionSpec:
 
 
 def _union(tables: list[str]) -> str:
-    return f"union isfuzzy=true withsource=SourceTable {', '.join(tables)}"
+    return f"union withsource=SourceTable isfuzzy=true {', '.join(tables)}"
 
 
 def job_query(tables: list[str]) -> str:

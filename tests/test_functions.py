@@ -168,12 +168,29 @@ def test_run_once_creates_them_and_repairs_drift_in_the_metrics(sim, azure, tmp_
     sim.put(job["id"], {**job, "etag": '"edited"', "properties": {**job["properties"], "query": "slurmctld_CL"}})
     metrics = tmp_path / "metrics.prom"
     assert main(["run", "--once", "--metrics-file", str(metrics)]) == 0
-    assert "union isfuzzy=true" in sim.get(job["id"])["properties"]["query"]
+    assert "isfuzzy=true" in sim.get(job["id"])["properties"]["query"]
     text = metrics.read_text()
     assert re.search(r'slurm_log_controller_changes_total\{action="update",kind="function",result="applied"\} 1\.0', text)
     assert re.search(r'slurm_log_controller_resources\{kind="function",state="in_sync"\} 3\.0', text)
     sim.reset_calls()
     assert main(["plan"]) == 0 and sim.writes() == 0
+
+
+def test_an_edit_between_our_read_and_our_write_is_not_overwritten(sim, azure, capsys):
+    assert main(["run", "--once"]) == 0
+    job = next(f for f in sim.list("function") if f["properties"]["functionAlias"] == "SlurmJob")
+    sim.put(job["id"], {**job, "etag": '"drift"', "properties": {**job["properties"], "query": "slurmctld_CL"}})
+
+    def someone_edits_it_again(request):  # after our read, before our write: a new etag
+        sim.put(job["id"], {**sim.get(job["id"]), "etag": '"theirs"', "properties": {**job["properties"], "query": "T"}})
+
+    sim.hook("SavedSearches_CreateOrUpdate", someone_edits_it_again)
+    capsys.readouterr()
+    assert main(["run", "--once"]) == 0  # a conflict is skipped, not a failure
+    assert "skipped: ~ function slurm-log-controller-slurmjob: conflict" in capsys.readouterr().out
+    assert sim.get(job["id"])["properties"]["query"] == "T"
+    sim.clear_hooks()
+    assert main(["run", "--once"]) == 0 and "isfuzzy=true" in sim.get(job["id"])["properties"]["query"]
 
 
 # --------------------------------------------------------------------------- calling them
