@@ -174,6 +174,7 @@ def test_run_once_creates_them_and_repairs_drift_in_the_metrics(sim, azure, tmp_
     assert re.search(r'slurm_log_controller_resources\{kind="function",state="in_sync"\} 3\.0', text)
     sim.reset_calls()
     assert main(["plan"]) == 0 and sim.writes() == 0
+    assert sim.calls["SavedSearches_ListByWorkspace"] == 1 and "SavedSearches_Get" not in sim.calls  # one list, not one read each
 
 
 def test_an_edit_between_our_read_and_our_write_is_not_overwritten(sim, azure, capsys):
