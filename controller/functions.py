@@ -7,8 +7,9 @@ written from the enabled components, so they name only tables that are there, an
 isfuzzy=true` still answers while a table is being created.
 
 Shaped for both Kusto and the simulator's duckdb-kql: the bodies are `let` statements and one
-tabular expression (no parenthesised tabular sources, no `strcat_array`), and `toscalar` gives
-the job's window. Slurm's wording (job_mgr.c `_job_complete`, node_mgr.c
+tabular expression (duckdb-kql has no parenthesised tabular source and no `strcat_array`, so the
+node list is `take_any` of slurmctld's NodeList), `toscalar` gives the job's window, and the job's
+slurmctld lines, read four times, are `materialize`d once. Slurm's wording (job_mgr.c `_job_complete`, node_mgr.c
 `kill_running_job_by_node_name`, `_slurm_rpc_kill_job`) is what the failures are found by.
 """
 
@@ -46,7 +47,7 @@ def job_query(tables: list[str]) -> str:
     nodes slurmctld allocated to it while it ran. Nodes: slurmctld's NodeList when it names them
     one by one (`ccw-hpc-1,ccw-hpc-2`), and any machine whose slurmd, slurmstepd or kernel lines
     carry the job's id; a bracketed hostlist (`ccw-hpc-[1-4]`) is not expanded."""
-    return f"""let _ctld = slurmctld_CL | where JobId == jobId;
+    return f"""let _ctld = materialize(slurmctld_CL | where JobId == jobId);
 let _nodelist = toscalar(_ctld | extend L = extract(@"NodeList=([^ ]+)", 1, Message) | where isnotempty(L) and L != "(null)" | summarize take_any(L));
 let _allocated = toscalar(_ctld | where Message contains "NodeList=" and Message !contains "NodeList=(null)" | summarize min(TimeGenerated));
 let _start = coalesce(_allocated, toscalar(_ctld | summarize min(TimeGenerated)));
