@@ -30,6 +30,7 @@ from .observe import observe_workspace
 from .plan_output import colour_for
 from .progress import LINE_EVERY, plan_then_apply, render_interrupted
 from .reconcile import REQUIRED, Pass, Reconciler, target_for
+from .functions import desired_functions
 from .render import render
 from .report import Report, summarize
 from .resources import same_region
@@ -90,6 +91,8 @@ def cmd_validate(args, settings) -> int:
     for c in components:
         roles = "+".join(r.value for r in Role if r in c.roles)
         print(f"  {c.table:<22} {c.rule:<22} {roles:<22} {', '.join(c.files)}")
+    functions = desired_functions(components, settings.workspace_id, None)
+    print("workspace functions: " + (", ".join(f"{f.function_alias}({f.function_parameters})" for f in functions) or "none"))
     for c in components:
         for pattern in c.directory_wildcards():
             print(f"warning: {c.rule} watches {pattern}: a wildcard in a directory, which the Azure Monitor Agent "

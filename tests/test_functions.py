@@ -159,7 +159,10 @@ def test_overwriting_a_saved_search_takes_its_etag_or_star(saved_searches, sim):
 # --------------------------------------------------------------------------- end to end
 
 
-def test_run_once_creates_them_and_repairs_drift_in_the_metrics(sim, azure, tmp_path):
+def test_run_once_creates_them_and_repairs_drift_in_the_metrics(sim, azure, tmp_path, capsys):
+    assert main(["validate"]) == 0
+    assert ("workspace functions: SlurmJob(jobId:long), SlurmNode(node:string, since:datetime, until:datetime), "
+            "SlurmFailedJobs(since:datetime)") in capsys.readouterr().out
     assert main(["run", "--once"]) == 0
     found = {f["properties"]["functionAlias"]: f for f in sim.list("function")}
     assert set(found) == {"SlurmJob", "SlurmNode", "SlurmFailedJobs"}
