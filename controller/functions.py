@@ -48,13 +48,13 @@ def job_query(tables: list[str]) -> str:
     one by one (`ccw-hpc-1,ccw-hpc-2`), and any machine whose slurmd, slurmstepd or kernel lines
     carry the job's id; a bracketed hostlist (`ccw-hpc-[1-4]`) is not expanded."""
     return f"""let _ctld = materialize(slurmctld_CL | where JobId == jobId);
-let _nodelist = toscalar(_ctld | extend L = extract(@"NodeList=([^ ]+)", 1, Message) | where isnotempty(L) and L != "(null)" | summarize take_any(L));
+let _nodelist = split(tolower(toscalar(_ctld | extend L = extract(@"NodeList=([^ ]+)", 1, Message) | where isnotempty(L) and L != "(null)" | summarize take_any(L))), ",");
 let _allocated = toscalar(_ctld | where Message contains "NodeList=" and Message !contains "NodeList=(null)" | summarize min(TimeGenerated));
 let _start = coalesce(_allocated, toscalar(_ctld | summarize min(TimeGenerated)));
 let _end = toscalar(_ctld | summarize max(TimeGenerated));
 let _nodes = {_union(tables)} | where JobId == jobId and Process in ("slurmd", "slurmstepd", "kernel") | distinct Computer;
 {_union(tables)}
-| where JobId == jobId or (isnull(JobId) and TimeGenerated between ((_start - {SLACK}) .. (_end + {SLACK})) and (Computer in (_nodes) or strcat(",", _nodelist, ",") contains strcat(",", Computer, ",")))
+| where JobId == jobId or (isnull(JobId) and TimeGenerated between ((_start - {SLACK}) .. (_end + {SLACK})) and (Computer in (_nodes) or array_index_of(_nodelist, tolower(Computer)) >= 0))
 | project {COLUMNS}
 | sort by TimeGenerated asc"""
 

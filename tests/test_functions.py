@@ -263,6 +263,19 @@ def test_slurm_job_is_the_jobs_lines_and_its_nodes_lines_in_its_window(workspace
     assert workspace("SlurmJob(999)") == []
 
 
+def test_slurm_job_takes_the_nodes_slurmctld_allocated(workspace, sim):
+    """A job whose nodes wrote no line with its id: slurmctld's NodeList names them."""
+    ctld, syslog = "/var/log/slurmctld/slurmctld.log", "/var/log/syslog"
+    lines = ["[2026-11-25T07:40:00.000] sched: Allocate JobId=50 NodeList=ccw-hpc-7,CCW-HPC-8 #CPUs=2 Partition=hpc",
+             "[2026-11-25T07:45:00.000] _job_complete: JobId=50 WEXITSTATUS 0", "[2026-11-25T07:45:00.000] _job_complete: JobId=50 done"]
+    sim.ingest(WS, "slurmctld_CL", [parsed_rows.slurm(l, "ccw-scheduler", ctld, "slurmctld") for l in lines])
+    at = dt.datetime(2026, 11, 25, 7, 42, tzinfo=dt.timezone.utc)
+    sim.ingest(WS, "syslog_CL", [parsed_rows.row(at, node, syslog, f"heartbeat of {node}", "cron") for node in
+                                 ("ccw-hpc-7", "ccw-hpc-8", "ccw-hpc-9")])
+    rows = workspace("SlurmJob(50) | where SourceTable == 'syslog_CL'")
+    assert [r["Message"] for r in rows] == ["heartbeat of ccw-hpc-7", "heartbeat of ccw-hpc-8"]
+
+
 def test_slurm_node_is_one_machines_lines_in_a_window(workspace):
     rows = workspace("SlurmNode('LOCALHOST', datetime(2026-11-25 07:39:27.5), datetime(2026-11-25 07:39:27.7))")
     assert rows and {r["Computer"] for r in rows} == {"localhost"}
