@@ -70,6 +70,7 @@ class Seen:
     heartbeat: _dt.datetime | None
     stalest: tuple[str, _dt.datetime | None] | None = None
     unknown: bool = False  # a partial answer left it out: neither silent nor fresh
+    silent: bool = False  # no heartbeat for SILENT_AFTER, whatever else is wrong with it
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def with_freshness(verdicts: list[Verdict], fresh, tables_of: dict[str, tuple[st
         host = host_of.get(v.machine.id.lower(), "")  # "": never heard from in the lookback
         silent = fresh.silent(host, SILENT_AFTER)  # None: a partial answer may have left it out
         stalest = fresh.stalest(host, tables_of.get(v.machine.role, ())) if host else None
-        seen = Seen(fresh.last_heartbeat(host), stalest, unknown=silent is None)
+        seen = Seen(fresh.last_heartbeat(host), stalest, unknown=silent is None, silent=bool(silent))
         if v.ok and silent:
             v = replace(v, causes=(SILENT,), fix=fix_for(v.machine, SILENT))
         judged.append(replace(v, seen=seen))
