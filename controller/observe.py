@@ -45,8 +45,8 @@ def observe(
     adapters: Adapters, settings: Settings, rule_ids: set[str], nodearray_roles: dict[str, str]
 ) -> tuple[Cluster, ObservedState, Inventory]:
     """The cluster's machines (and the inventory they were found in), the workspace's tables and
-    functions, the resource group's DCRs and the associations of the DCRs we want or own: every list at once, since none needs another's
-    answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
+    functions, the resource group's DCRs and the associations of the DCRs we want or own: every
+    list at once, since none needs another's answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
     so the cost does not grow with the number of nodes, but for pages."""
     wanted = {key(i) for i in rule_ids}
     with ThreadPoolExecutor(max_workers=settings.apply_concurrency) as pool:
