@@ -63,7 +63,8 @@ class Change:
         return self.resource.id
 
     def describe(self) -> str:
-        return f"{SYMBOL[self.action]} {self.kind} {self.resource.name}"
+        # Remediation's resources say more than their name: "(scale set model)", "(3 instances)".
+        return f"{SYMBOL[self.action]} {self.kind} {getattr(self.resource, 'label', self.resource.name)}"
 
 
 @dataclass(frozen=True)

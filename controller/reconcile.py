@@ -11,8 +11,11 @@ from .azure.workspace import Workspace
 from .cluster import Inventory, require_machines
 from .components import DEFAULT_NODEARRAY_ROLES, Component, Role
 from .desired import DesiredState, Target, desired_state
+from .errors import UserError
 from .observe import Adapters, observe, observe_workspace
+from .doctor.machines import machine_facts, scale_sets_with_logs
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
+from .remediation import RemediationPolicy, plan_remediation
 from .resources import Cluster, rule_id
 from .settings import Settings
 
@@ -35,6 +38,10 @@ def target_for(settings: Settings, location: str, cluster_name: str | None) -> T
 
 def policy_for(settings: Settings, cluster_name: str) -> PlanPolicy:
     return PlanPolicy(cluster_name, settings.policy, settings.allow_table_delete, settings.adopt_owners)
+
+
+def remediation_policy_for(settings: Settings, cluster_name: str) -> RemediationPolicy:
+    return RemediationPolicy(cluster_name, settings.install_agent, settings.upgrade_instances, settings.adopt_owners)
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,19 @@ class Reconciler:
         target = replace(target, cluster_name=cluster.name)
         desired = desired_state(self.components, target, cluster)
         plan = plan_changes(desired, observed, policy_for(self.settings, cluster.name))
-        return Pass(cluster, desired, observed, plan, inventory=inventory)
+        planned = Pass(cluster, desired, observed, plan, inventory=inventory)
+        return replace(planned, plan=self._with_remediation(planned))
+
+    def _with_remediation(self, planned: Pass) -> Plan:
+        """The plan, plus what remediation would do to the machines, from the doctor's list calls."""
+        try:
+            facts = machine_facts(self.adapters.compute, planned, self.settings.apply_concurrency)
+        except UserError as exc:  # a missing Reader on the extensions, say: the DCRs' work goes on
+            return replace(planned.plan, notes=planned.plan.notes + (f"remediation not planned: {exc}",))
+        fix = plan_remediation(facts, planned.cluster, planned.inventory, scale_sets_with_logs(planned),
+                               remediation_policy_for(self.settings, planned.cluster.name))
+        plan = planned.plan
+        return replace(plan, changes=plan.changes + fix.changes, notes=plan.notes + fix.notes)
 
     def run_once(self, stop: threading.Event | None = None, on_result=None) -> Pass:
         planned = self.plan()
