@@ -17,6 +17,8 @@ from .settings import Policy
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 KINDS = ("table", "dcr", "association")
+# What remediation changes on the machines (controller/remediation.py): written, never "in sync".
+REMEDIATION_KINDS = ("agent", "upgrade")
 SYMBOL = {CREATE: "+", UPDATE: "~", DELETE: "-"}
 
 

@@ -14,6 +14,7 @@ from .desired import DesiredState, Target, desired_state
 from .errors import UserError
 from .observe import Adapters, observe, observe_workspace
 from .doctor.machines import machine_facts, scale_sets_with_logs
+from .doctor.preflight import MachineFacts
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
 from .remediation import RemediationPolicy, plan_remediation
 from .resources import Cluster, rule_id
@@ -52,6 +53,8 @@ class Pass:
     plan: Plan
     result: ApplyResult | None = None
     inventory: Inventory = Inventory()  # the VMs and scale sets the cluster was found among
+    # The doctor's facts about the machines as planned (None: they couldn't be read).
+    machines: tuple[MachineFacts, ...] | None = None
 
 
 class Reconciler:
@@ -84,19 +87,19 @@ class Reconciler:
         target = replace(target, cluster_name=cluster.name)
         desired = desired_state(self.components, target, cluster)
         plan = plan_changes(desired, observed, policy_for(self.settings, cluster.name))
-        planned = Pass(cluster, desired, observed, plan, inventory=inventory)
-        return replace(planned, plan=self._with_remediation(planned))
+        return self._with_remediation(Pass(cluster, desired, observed, plan, inventory=inventory))
 
-    def _with_remediation(self, planned: Pass) -> Plan:
-        """The plan, plus what remediation would do to the machines, from the doctor's list calls."""
+    def _with_remediation(self, planned: Pass) -> Pass:
+        """The pass, its plan plus what remediation would do to the machines, from the doctor's list calls."""
+        plan = planned.plan
         try:
             facts = machine_facts(self.adapters.compute, planned, self.settings.apply_concurrency)
         except UserError as exc:  # a missing Reader on the extensions, say: the DCRs' work goes on
-            return replace(planned.plan, notes=planned.plan.notes + (f"remediation not planned: {exc}",))
-        fix = plan_remediation(facts, planned.cluster, planned.inventory, scale_sets_with_logs(planned),
+            return replace(planned, plan=replace(plan, notes=plan.notes + (f"remediation not planned: {exc}",)))
+        fix = plan_remediation(facts, planned.inventory, scale_sets_with_logs(planned),
                                remediation_policy_for(self.settings, planned.cluster.name))
-        plan = planned.plan
-        return replace(plan, changes=plan.changes + fix.changes, notes=plan.notes + fix.notes)
+        plan = replace(plan, changes=plan.changes + fix.changes, notes=plan.notes + fix.notes)
+        return replace(planned, plan=plan, machines=tuple(facts))
 
     def run_once(self, stop: threading.Event | None = None, on_result=None) -> Pass:
         planned = self.plan()

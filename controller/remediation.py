@@ -19,7 +19,7 @@ from .azure.compute import AGENT_PUBLISHER, AGENT_TYPE
 from .cluster import Agent, Identity, Inventory
 from .doctor.preflight import FLEXIBLE_MEMBER, IDENTITY_NOT_NAMED, SCHEDULER_VM, UNIFORM_INSTANCE, MachineFacts, identity_problem, is_arm64
 from .plan import CREATE, UPDATE, Change, FieldChange
-from .resources import ASSOCIATION_PREFIX, Cluster, ScaleSet, key, ownership_tags
+from .resources import ASSOCIATION_PREFIX, ScaleSet, key, ownership_tags
 
 # Scale set extensions carry no tags (VirtualMachineScaleSetExtension has none): ours are known
 # by their name, as associations are. VM extensions carry our tags as well.
@@ -149,7 +149,14 @@ class _Planner:
 
     def agent(self, target_id: str, location: str, on_scale_set: bool, vm_size: str, identity: Identity,
               agent: Agent | None) -> Change | None:
-        """The agent change one machine or model needs, if any (notes for the rest)."""
+        """The agent change one machine or model needs, if any, kept among the installs (notes for the rest)."""
+        change = self._agent_change(target_id, location, on_scale_set, vm_size, identity, agent)
+        if change:
+            self.installs.append(change)
+        return change
+
+    def _agent_change(self, target_id: str, location: str, on_scale_set: bool, vm_size: str, identity: Identity,
+                      agent: Agent | None) -> Change | None:
         needs_agent = agent is None
         unnamed = agent is not None and identity_problem(identity, agent) == IDENTITY_NOT_NAMED
         if not (needs_agent or unnamed):
@@ -174,7 +181,7 @@ class _Planner:
         return Change(UPDATE, desired, (FieldChange(SETTINGS_PATH, old, desired.identity_text()),))
 
 
-def plan_remediation(facts: list[MachineFacts], cluster: Cluster, inventory: Inventory, scale_sets: list[ScaleSet],
+def plan_remediation(facts: list[MachineFacts], inventory: Inventory, scale_sets: list[ScaleSet],
                      policy: RemediationPolicy) -> Remediation:
     """`facts`: the doctor's, for the machines whose role has logs to send; `scale_sets`: theirs
     (a Uniform one with no instances has no facts, but its model still counts)."""
@@ -183,22 +190,19 @@ def plan_remediation(facts: list[MachineFacts], cluster: Cluster, inventory: Inv
     models = {key(s.id): s for s in inventory.scale_sets}
     for m in facts:
         if m.kind == SCHEDULER_VM or (m.kind == FLEXIBLE_MEMBER and m.agent is None):
-            change = planner.agent(m.id, vms[key(m.id)].location, False, m.vm_size, m.identity, m.agent)
-            planner.installs += [change] if change else []
+            planner.agent(m.id, vms[key(m.id)].location, False, m.vm_size, m.identity, m.agent)
     for s in scale_sets:
         model = models[key(s.id)]
         change = planner.agent(s.id, "", True, model.vm_size, model.identity, model.agent)
-        planner.installs += [change] if change else []
         if s.flexible or is_arm64(model.vm_size):
             continue
         instances = [m for m in facts if m.kind == UNIFORM_INSTANCE and key(m.group) == key(s.id)]
         # Once the model changes, every instance lags it; before, only those that do now.
         lagging = [m for m in instances if change or (m.agent is not None and not m.model_applied)]
-        if lagging:
+        # Upgrading to a model whose agent change this pass won't make would fix nothing.
+        if lagging and (change is None or policy.install_agent):
             ids = tuple(sorted((_short(m.id) for m in lagging), key=lambda i: (len(i), i)))
-            after = change.id if change and policy.install_agent else None
-            if change is None or policy.install_agent:
-                planner.upgrades.append(Change(UPDATE, InstanceUpgrade(s.id, ids, after)))
+            planner.upgrades.append(Change(UPDATE, InstanceUpgrade(s.id, ids, change.id if change else None)))
     return _gated(planner, policy)
 
 

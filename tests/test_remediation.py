@@ -156,3 +156,16 @@ def test_adopt_unowned_rewrites_an_agent_that_does_not_name_the_identity(azure, 
     code, out = plan(capsys)
     assert "~ agent slurm1-unnamed (scale set model)" in remediation_lines(out)
     assert 'settings.authentication.managedIdentity: "system-assigned" -> "mi_res_id /subscriptions/' in out
+
+
+def test_validate_says_which_remediation_is_on_and_a_bad_value_is_one_line(azure, sim, capsys, monkeypatch):
+    assert main(["validate"]) == 0
+    assert "remediation:  off (plan notes what INSTALL_AGENT / UPGRADE_INSTANCES would do)" in capsys.readouterr().out
+    monkeypatch.setenv("UPGRADE_INSTANCES", "yes")
+    assert main(["validate"]) == 0
+    assert "remediation:  UPGRADE_INSTANCES\n" in capsys.readouterr().out
+    monkeypatch.setenv("INSTALL_AGENT", "maybe")
+    sim.reset_calls()
+    assert main(["plan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: INSTALL_AGENT: 'maybe' is not true or false"] and not sim.calls
