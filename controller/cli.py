@@ -14,6 +14,7 @@ from typing import Callable
 from azure.core.exceptions import AzureError
 
 from . import __version__
+from .apply import APPLIED
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
 from .azure.logs import LogsReader
@@ -84,6 +85,8 @@ def cmd_validate(args, settings) -> int:
     print(f"scheduler VM: {settings.vm_id or '(the VM tagged Name=' + settings.scheduler_node_name + ')'}")
     print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + tagged + ')'}")
     print(f"policy:       {settings.policy.value}{' (tables may be deleted)' if settings.allow_table_delete else ''}")
+    fixes = [name for name, on in (("INSTALL_AGENT", settings.install_agent), ("UPGRADE_INSTANCES", settings.upgrade_instances)) if on]
+    print(f"remediation:  {', '.join(fixes) or 'off (plan notes what INSTALL_AGENT / UPGRADE_INSTANCES would do)'}")
     print(f"endpoint:     {settings.resource_manager}")
     print("nodearrays:   " + ", ".join(f"{n}: {r.value}" for n, r in config.nodearray_roles.items()) + ", any other: nodes")
     off = f" ({len(config.switched_off)} more switched off: {', '.join(config.switched_off)})" if config.switched_off else ""
@@ -131,6 +134,10 @@ def cmd_plan(args, settings) -> int:
 
 
 def _verdicts(reconciler: Reconciler, planned: Pass):
+    """From the facts the plan read, unless the apply may have changed them (or they couldn't be read)."""
+    changed = planned.result is not None and any(r.outcome == APPLIED for r in planned.result.results)
+    if planned.machines is not None and not changed:
+        return preflight(list(planned.machines))
     return preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
 
 

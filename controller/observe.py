@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .azure.agents import AgentAdapter, UpgradeAdapter
 from .azure.associations import AssociationAdapter
 from .azure.clients import AzureClients
 from .azure.compute import ComputeAdapter
@@ -25,6 +26,8 @@ class Adapters:
     associations: AssociationAdapter
     compute: ComputeAdapter
     functions: FunctionAdapter
+    agents: AgentAdapter
+    upgrades: UpgradeAdapter
 
     @classmethod
     def connect(cls, clients: AzureClients, settings: Settings) -> Adapters:
@@ -34,6 +37,8 @@ class Adapters:
             associations=AssociationAdapter(clients.monitor),
             compute=ComputeAdapter(clients.compute),
             functions=FunctionAdapter(clients.log_analytics, settings.workspace_id),
+            agents=AgentAdapter(clients.compute),
+            upgrades=UpgradeAdapter(clients.compute),
         )
 
 
