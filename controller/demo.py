@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 from .azure.clients import AzureClients, default_credential
 from .components import Component
-from .doctor.machines import machine_facts
+from .doctor.checkup import judged_by_workspace, verdicts_of
 from .doctor.output import render_table
-from .doctor.preflight import preflight
 from .progress import plan_then_apply, render_interrupted
 from .reconcile import Reconciler
 from .settings import Settings
@@ -69,6 +69,7 @@ def run_demo(components: tuple[Component, ...], nodes: int = 4) -> int:
             cluster_name="demo",
             vm_id=cluster.scheduler_vm_id,
             arm_endpoint=server.endpoint,
+            logs_endpoint=server.endpoint,  # the simulator answers Log Analytics queries too
         )
         clients = AzureClients(settings, default_credential(settings))
         reconciler = Reconciler(settings, components, clients)
@@ -108,7 +109,10 @@ def run_demo(components: tuple[Component, ...], nodes: int = 4) -> int:
 
         def doctor(title: str) -> None:
             _step(title)
-            print(render_table(preflight(machine_facts(reconciler.adapters.compute, reconciler.plan()))))
+            sim.tick(5)  # five minutes of the simulated agents: heartbeats and lines where they can send
+            now = datetime.now(timezone.utc)
+            judged = judged_by_workspace(reconciler, verdicts_of(reconciler, reconciler.plan()), now)
+            print(render_table(judged.verdicts, now))
 
         for title, before in (
             ("1. First pass on an empty subscription: create tables, DCRs, associations", None),
