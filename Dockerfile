@@ -11,11 +11,16 @@ ARG PIP_EXTRA_INDEX_URL
 ARG PIP_FIND_LINKS
 ARG PIP_CERT
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
+# The dependencies and the build backend in a layer of their own: a change to the code fetches
+# nothing again.
+RUN python3 -m venv /opt/slurm-log-controller \
+    && python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(p['build-system']['requires'] + p['project']['dependencies']))" > requirements.txt \
+    && /opt/slurm-log-controller/bin/pip install --no-cache-dir --disable-pip-version-check --requirement requirements.txt
+COPY README.md ./
 COPY config ./config
 COPY controller ./controller
-RUN python3 -m venv /opt/slurm-log-controller \
-    && /opt/slurm-log-controller/bin/pip install --no-cache-dir --disable-pip-version-check . \
+RUN /opt/slurm-log-controller/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation . \
     && /opt/slurm-log-controller/bin/pip uninstall --yes pip setuptools
 
 FROM ${BASE_IMAGE}

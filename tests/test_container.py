@@ -146,6 +146,10 @@ def test_image_hygiene(image, capsys):
     assert {"title", "description", "licenses"} <= {k.removeprefix("org.opencontainers.image.") for k in labels}
     assert "9480/tcp" in config["Config"]["ExposedPorts"]
     assert "/healthz" in " ".join(config["Healthcheck"]["Test"])
+    # the build machine's pip index and CA were the build stage's alone
+    history = json.loads(podman("image", "history", "--no-trunc", "--format", "json", image).stdout)
+    assert not [step for step in history if "PIP_" in step.get("CreatedBy", "")]
+    assert not [var for var in config["Config"]["Env"] if var.startswith("PIP_")]
 
     leftovers = run_in_image(image, ["--entrypoint", "python3"], "-c", LEFTOVERS)
     assert leftovers.returncode == 0, leftovers.stderr
