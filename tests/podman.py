@@ -22,7 +22,8 @@ from tests.support import unavailable
 
 REPO = Path(__file__).parent.parent
 BASE_IMAGE = "localhost/slurm-log-controller-base:bookworm"
-IMAGE = "localhost/slurm-log-controller:test"
+# One tag per test session: sessions of other checkouts on the same machine build their own.
+IMAGE = f"localhost/slurm-log-controller:test-{os.getpid()}"
 CACHE_DIR = Path(os.environ.get("IMAGE_CACHE_DIR", "/var/tmp/slurm-log-controller-image"))
 # Debian's python3 with its venv module: what the Dockerfile needs of a base (python.org's images have both).
 BASE_PACKAGES = "python3,python3-venv,ca-certificates"

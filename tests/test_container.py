@@ -46,9 +46,11 @@ def test_container_listens_on_all_interfaces():
 
 
 @pytest.fixture(scope="session")
-def image() -> str:
+def image():
     require_podman()
-    return build_image(__version__)
+    tag = build_image(__version__)
+    yield tag
+    podman("rmi", tag, check=False)  # the build layers before it stay cached for the next session
 
 
 @pytest.fixture
