@@ -153,7 +153,7 @@ def test_image_hygiene(image, capsys):
     assert not [step for step in history if "PIP_" in step.get("CreatedBy", "")]
     assert not [var for var in config["Config"]["Env"] if var.startswith("PIP_")]
 
-    leftovers = run_in_image(image, ["--entrypoint", "python3"], "-c", LEFTOVERS)
+    leftovers = run_in_image(image, ["--network", "none", "--entrypoint", "python3"], "-c", LEFTOVERS)
     assert leftovers.returncode == 0, leftovers.stderr
     assert json.loads(leftovers.stdout) == {"tools": [], "paths": [], "pip_importable": False}
 
