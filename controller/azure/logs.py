@@ -19,6 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
+from azure.core.pipeline.policies import RetryPolicy
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult
 
 from ..doctor.freshness import QueryResult
@@ -38,13 +39,21 @@ class LogsQueryFailed(UserError):
     """The query got no answer: the message names the workspace, the cause and the fix."""
 
 
+class QueryRetryPolicy(RetryPolicy):
+    """A query is a read sent as a POST: azure-core retries a POST only on 500/503/504, so a query
+    that timed out or whose connection dropped would cost the whole answer. Retry it as a GET."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._method_whitelist = self._method_whitelist | {"POST"}
+
+
 def logs_client(settings: Settings, credential: TokenCredential) -> LogsQueryClient:
     return LogsQueryClient(
         credential,
         endpoint=settings.logs_query_endpoint,
         transport=pooled_transport(2, settings.http_connect_timeout, settings.http_read_timeout),
-        retry_total=QUERY_RETRIES,
-        retry_read=READ_RETRIES,
+        retry_policy=QueryRetryPolicy(retry_total=QUERY_RETRIES, retry_read=READ_RETRIES),
     )
 
 
