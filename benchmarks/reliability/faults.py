@@ -25,6 +25,7 @@ THROTTLED = "slurm_log_controller_arm_throttled_total"
 FAILED_PASS = 'slurm_log_controller_reconcile_passes_total{result="failure"}'
 FAILED_CHANGE = 'slurm_log_controller_changes_total{action="create",kind="%s",result="failed"}'
 SKIPPED_CHANGE = 'slurm_log_controller_changes_total{action="create",kind="%s",result="skipped"}'
+ALL_APPLIED = "Applied 43, skipped 0, failed 0."  # the cold start, whole, in the faulty pass
 MAX_PASSES = 5  # a scenario not in sync after this many passes after its fault has not converged
 
 
@@ -40,6 +41,7 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)  # settings while the fault lasts
     min_seconds: float = 0.0  # the faulty pass can't be faster (Retry-After honoured)
     command: tuple[str, ...] = PASS
+    one_line: bool = False  # stderr is that one line (an error that ends the command)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Outcome:
             found.append(f"exit {self.during.code}, expected one of {s.exits}")
         if "Traceback" in self.during.text:
             found.append("a traceback")
+        if s.one_line and self.during.err.count("\n") != 1:
+            found.append(f"{self.during.err.count(chr(10))} lines on stderr, not one")
         found += [f"{word!r} not shown" for word in s.shown if word not in self.during.text]
         if s.metric and not self.metrics.get(s.metric):
             found.append(f"metric {s.metric} not above 0")
@@ -88,35 +92,35 @@ def _storm_of_arm_throttling(sim):
 
 
 ARM_SCENARIOS = [
-    Scenario("429 storm: ARM's write bucket empty", ARM, _storm_of_arm_throttling, ("Applied 43",), 0,
+    Scenario("429 storm: ARM's write bucket empty", ARM, _storm_of_arm_throttling, (ALL_APPLIED,), 0,
              metric=THROTTLED, min_seconds=1.0),
     Scenario("429 on a serial read, Retry-After 2 s twice", ARM,
-             lambda sim: sim.inject("Workspaces_Get", 429, times=2, retry_after=2), ("Applied 43",), 0,
+             lambda sim: sim.inject("Workspaces_Get", 429, times=2, retry_after=2), (ALL_APPLIED,), 0,
              metric=THROTTLED, min_seconds=4.0),
     Scenario("429 from Compute's own throttling of VM lists", ARM, lambda sim: sim.throttle_compute(times=1, retry_after=1),
-             ("Applied 43",), 0, metric=THROTTLED, min_seconds=1.0),
+             (ALL_APPLIED,), 0, metric=THROTTLED, min_seconds=1.0),
     Scenario("500 burst on table writes", ARM, lambda sim: sim.inject("Tables_CreateOrUpdate", 500, times=3),
-             ("Applied 43",), 0, metric=ARM_5XX % "workspaces.tables.put"),
+             (ALL_APPLIED,), 0, metric=ARM_5XX % "workspaces.tables.put"),
     Scenario("503 burst of 3 on every request (azure-core retries 3)", ARM,
-             lambda sim: sim.inject("*", 503, times=3, retry_after=0), ("Applied 43",), 0),
+             lambda sim: sim.inject("*", 503, times=3, retry_after=0), (ALL_APPLIED,), 0),
     Scenario("503 burst of 4 on the first read: past azure-core's retries", ARM,
              lambda sim: sim.inject("Workspaces_Get", 503, times=4, retry_after=0), ("error: Azure: 503 ServiceUnavailable",),
-             1, exits=(1,), metric=FAILED_PASS),
+             1, exits=(1,), metric=FAILED_PASS, one_line=True),
     Scenario("503 on every DCR write until it stops", ARM,
              lambda sim: sim.inject("DataCollectionRules_Create", 503, times=-1, retry_after=0),
              ("failed: + dcr", "503 ServiceUnavailable"), 1, exits=(1,),
              metric=FAILED_CHANGE % "dcr"),
     Scenario("connection reset on a read", ARM, lambda sim: sim.reset_connections("VirtualMachines_List", times=1),
-             ("Applied 43",), 0),
+             (ALL_APPLIED,), 0),
     Scenario("connection reset on every DCR write", ARM,
              lambda sim: sim.reset_connections("DataCollectionRules_Create", times=-1),
              ("failed: + dcr", "broke off its answer"), 1, exits=(1,), metric=FAILED_CHANGE % "dcr"),
     Scenario("write slower than the read timeout: lands late, retried", ARM,
-             lambda sim: sim.hang("DataCollectionRules_Create", seconds=2, times=2), ("Applied 43",), 0,
+             lambda sim: sim.hang("DataCollectionRules_Create", seconds=2, times=2), (ALL_APPLIED,), 0,
              env={"HTTP_READ_TIMEOUT": "1"}),
     Scenario("hung read", ARM, lambda sim: sim.hang("Tables_ListByWorkspace", seconds=120, times=-1),
              ("did not answer in time", "HTTP_READ_TIMEOUT"), 1, exits=(1,), metric=FAILED_PASS,
-             env={"HTTP_READ_TIMEOUT": "1"}),
+             env={"HTTP_READ_TIMEOUT": "1"}, one_line=True),
     Scenario("table creation ends Failed", ARM, lambda sim: sim.fail_table_creation("dmesg_raw_CL"),
              ("ended Failed: SchemaUpdateFatalError", "skipped: + dcr dmesg_raw_dcr"), 1, exits=(1,),
              metric=FAILED_CHANGE % "table"),
@@ -132,10 +136,10 @@ ARM_SCENARIOS = [
              1, exits=(1,), metric=FAILED_CHANGE % "dcr"),
     Scenario("403 on a read", ARM,
              lambda sim: sim.inject("VirtualMachines_List", 403, times=-1, code="AuthorizationFailed", message="no"),
-             ("grant the controller's identity Reader on resource group slurm-rg",), 1, exits=(2,), metric=FAILED_PASS),
+             ("grant the controller's identity Reader on resource group slurm-rg",), 1, exits=(2,), metric=FAILED_PASS, one_line=True),
     Scenario("token refused by the identity endpoint", ARM, lambda sim: None,
              ("no Azure credential: tried", "managed identity", "az login"), 1, exits=(2,), metric=FAILED_PASS,
-             env={"IDENTITY_HEADER": "not-the-secret"}),
+             env={"IDENTITY_HEADER": "not-the-secret"}, one_line=True),
 ]
 
 
