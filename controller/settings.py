@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     # The Logs query API (doctor's freshness) is not behind Resource Manager: its own URL per cloud.
     logs_endpoint: str | None = Field(None, description="Log Analytics query API URL; default: the AZURE_CLOUD's")
     _logs_endpoint = field_validator("logs_endpoint")(_checked(names.https_endpoint))
+    # `run` asks the workspace (2 queries) at most this often: a silent machine is news on a scale of
+    # minutes (SILENT_AFTER is 10), and queries of Basic tables are billed per GB scanned.
+    freshness_interval: float = Field(
+        300.0, ge=0, allow_inf_nan=False,
+        description="Seconds between the daemon's checks of the workspace for silent machines; 0: never",
+    )
 
     @property
     def logs_query_endpoint(self) -> str:

@@ -182,6 +182,7 @@ def _every_setting() -> dict:
         "armDeleteBurst": 100,
         "armDeletesPerSecond": 2.5,
         "logsEndpoint": "https://api.loganalytics.us",
+        "freshnessInterval": 600,
     }
 
 
