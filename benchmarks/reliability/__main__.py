@@ -47,9 +47,8 @@ FAULTS_NOTE = """
 in sync (`plan` exits 0; `doctor` exits 0 with no warning); 0 means the faulty pass itself got
 there, through azure-core's retries. *promised* is what the test allows. Every scenario also
 checks: no traceback, no rule associated twice with a machine, no write to anything that isn't
-ours by name, and (ARM) the named metric above 0 in the pass's `--metrics-file`. The Logs query
-API's faults show in `doctor`'s output only: doctor exports no metrics and the daemon doesn't query
-the workspace yet.
+ours by name, and the named metric above 0 in a pass's `--metrics-file` (Logs: a `run --once
+--metrics-file` with the same fault after `doctor`'s run, as the daemon's workspace check sees it).
 """
 CRASH_NOTE = """
 A kill point is the nth write or table-operation poll the daemon sends after it starts (n from a

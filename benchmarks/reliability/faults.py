@@ -26,6 +26,8 @@ FAILED_PASS = 'slurm_log_controller_reconcile_passes_total{result="failure"}'
 FAILED_CHANGE = 'slurm_log_controller_changes_total{action="create",kind="%s",result="failed"}'
 SKIPPED_CHANGE = 'slurm_log_controller_changes_total{action="create",kind="%s",result="skipped"}'
 ALL_APPLIED = "Applied 43, skipped 0, failed 0."  # the cold start, whole, in the faulty pass
+# The daemon's (and `run --once --metrics-file`'s) look at the workspace, by result.
+WORKSPACE_CHECK = 'slurm_log_controller_workspace_checks_total{result="%s"}'
 MAX_PASSES = 5  # a scenario not in sync after this many passes after its fault has not converged
 
 
@@ -37,7 +39,7 @@ class Scenario:
     shown: tuple[str, ...]  # words the command's output has while the fault lasts
     converges_within: int  # passes after the fault stops until in sync (0: the faulty pass itself)
     exits: tuple[int, ...] = (0,)  # the faulty pass's exit codes
-    metric: str | None = None  # a sample the pass's metrics file has above 0 (ARM)
+    metric: str | None = None  # a sample the pass's metrics file has above 0 (Logs: a pass with the fault too)
     env: dict[str, str] = field(default_factory=dict)  # settings while the fault lasts
     min_seconds: float = 0.0  # the faulty pass can't be faster (Retry-After honoured)
     command: tuple[str, ...] = PASS
@@ -151,27 +153,27 @@ def _cluster_sending(sim):
 
 LOGS_SCENARIOS = [
     Scenario("Logs: 429, Retry-After 1 s, once", LOGS, lambda sim: sim.inject(QUERY_OPERATION, 429, times=1, retry_after=1),
-             (), 0, command=DOCTOR, min_seconds=1.0),
+             (), 0, command=DOCTOR, metric=WORKSPACE_CHECK % "success", min_seconds=1.0),
     Scenario("Logs: 429 storm", LOGS, lambda sim: sim.inject(QUERY_OPERATION, 429, times=-1, retry_after=1),
-             ("warning: the workspace was not asked", "429", "run again in a minute"), 1, command=DOCTOR, min_seconds=2.0),
-    Scenario("Logs: 500 once", LOGS, lambda sim: sim.inject(QUERY_OPERATION, 500, times=1), (), 0, command=DOCTOR),
+             ("warning: the workspace was not asked", "429", "run again in a minute"), 1, command=DOCTOR, metric=WORKSPACE_CHECK % "failure", min_seconds=2.0),
+    Scenario("Logs: 500 once", LOGS, lambda sim: sim.inject(QUERY_OPERATION, 500, times=1), (), 0, command=DOCTOR, metric=WORKSPACE_CHECK % "success"),
     Scenario("Logs: 503 until it stops", LOGS, lambda sim: sim.inject(QUERY_OPERATION, 503, times=-1, retry_after=0),
-             ("warning: the workspace was not asked", "503 ServiceUnavailable"), 1, command=DOCTOR),
+             ("warning: the workspace was not asked", "503 ServiceUnavailable"), 1, command=DOCTOR, metric=WORKSPACE_CHECK % "failure"),
     Scenario("Logs: connection reset once", LOGS, lambda sim: sim.reset_connections(QUERY_OPERATION, times=1),
-             (), 0, command=DOCTOR),
+             (), 0, command=DOCTOR, metric=WORKSPACE_CHECK % "success"),
     Scenario("Logs: connection reset on every query", LOGS, lambda sim: sim.reset_connections(QUERY_OPERATION, times=-1),
-             ("warning: the workspace was not asked", "broke off its answer"), 1, command=DOCTOR),
+             ("warning: the workspace was not asked", "broke off its answer"), 1, command=DOCTOR, metric=WORKSPACE_CHECK % "failure"),
     Scenario("Logs: query slower than the read timeout", LOGS, lambda sim: sim.hang(QUERY_OPERATION, seconds=2, times=1),
-             (), 0, command=DOCTOR, env={"HTTP_READ_TIMEOUT": "1"}),
+             (), 0, command=DOCTOR, metric=WORKSPACE_CHECK % "success", env={"HTTP_READ_TIMEOUT": "1"}),
     Scenario("Logs: hung query", LOGS, lambda sim: sim.hang(QUERY_OPERATION, seconds=120, times=-1),
-             ("warning: the workspace was not asked", "did not answer in time"), 1, command=DOCTOR,
+             ("warning: the workspace was not asked", "did not answer in time"), 1, command=DOCTOR, metric=WORKSPACE_CHECK % "failure",
              env={"HTTP_READ_TIMEOUT": "1"}),
     Scenario("Logs: 403", LOGS,
              lambda sim: sim.inject(QUERY_OPERATION, 403, times=-1, code="InsufficientAccessError", message="no"),
-             ("warning: the workspace was not asked", "Log Analytics Reader on workspace logs"), 1, command=DOCTOR),
+             ("warning: the workspace was not asked", "Log Analytics Reader on workspace logs"), 1, command=DOCTOR, metric=WORKSPACE_CHECK % "failure"),
     Scenario("Logs: 404 (workspace not found)", LOGS,
              lambda sim: sim.inject(QUERY_OPERATION, 404, times=-1, code="WorkspaceNotFoundError", message="no"),
-             ("warning: the workspace was not asked", "LOGS_ENDPOINT"), 1, command=DOCTOR),
+             ("warning: the workspace was not asked", "LOGS_ENDPOINT"), 1, command=DOCTOR, metric=WORKSPACE_CHECK % "failure"),
 ]
 
 SCENARIOS = ARM_SCENARIOS + LOGS_SCENARIOS
@@ -199,7 +201,12 @@ def run_scenario(sim, scenario: Scenario, metrics_file: str) -> Outcome:
     with environ(**scenario.env):
         during = cli(*scenario.command, *(("--metrics-file", metrics_file) if scenario.command == PASS else ()))
     seconds = time.monotonic() - started
-    metrics = metric_samples(metrics_file) if scenario.command == PASS else {}
+    if scenario.command != PASS:  # and what the daemon's pass makes of the same fault
+        sim.clear_faults()
+        scenario.fault(sim)
+        with environ(**scenario.env):
+            cli(*PASS, "--metrics-file", metrics_file)
+    metrics = metric_samples(metrics_file)
     sim.clear_faults()
     sim.clear_hooks()
     sim.stop_throttling()
