@@ -23,17 +23,42 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
-from controller.simulator import SimResponse
+from controller.simulator import ArmSimulator, SimResponse
 
-from .world import build_sim, cli, duplicates, foreign_writes, ours, serving
+from .world import build_sim, cli, duplicates, environ, foreign_writes, ours, serving
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAST_POINT = 24  # a cold start here sends 43 writes and about 40 polls: points within the first 24 of each run
 VOLATILE = {"etag", "systemData", "immutableId", "lastPlanModifiedDate"}
 LRO_POLLS = ("OperationStatuses_Get", "OperationResults_Get")
 DAEMON_ENV = {"RECONCILE_INTERVAL": "1", "RECONCILE_JITTER": "0", "METRICS_PORT": "0", "APPLY_CONCURRENCY": "4"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the daemon is doing when it is killed: the world it starts from and how it runs. A new
+    capability that writes (remediation) adds a row to WORKLOADS."""
+
+    name: str
+    build: Callable[[], ArmSimulator]  # the world before the first start
+    argv: tuple[str, ...] = ("run",)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _cold_world() -> ArmSimulator:
+    """Nothing of ours yet: a cold start writes 43 resources."""
+    sim = build_sim()
+    sim.lro_polls = 3  # table creations stay pending for a few polls: kills land while they run
+    sim.lro_seconds = 2.0
+    sim.set_latency(write=0.05)  # writes overlap: several are in flight at every kill
+    return sim
+
+
+COLD_START = Workload("cold start", _cold_world)
+WORKLOADS = [COLD_START]
 
 
 @dataclass(frozen=True)
@@ -96,26 +121,21 @@ def final_state(sim) -> dict[str, dict]:
     return {rid: _stable(body) for rid, body in ours(sim).items()}
 
 
-def _prepare(sim) -> None:
-    sim.lro_polls = 3  # table creations stay pending for a few polls: kills land while they run
-    sim.lro_seconds = 2.0
-    sim.set_latency(write=0.05)  # writes overlap: several are in flight at every kill
-
-
-def uninterrupted_state() -> dict[str, dict]:
-    sim = build_sim()
-    _prepare(sim)
-    with serving(sim):
-        assert cli("run", "--once").code == 0
+def uninterrupted_state(workload: Workload) -> dict[str, dict]:
+    """What a run never killed ends with: one pass of the same command, in the same world."""
+    sim = workload.build()
+    with serving(sim), environ(**workload.env):
+        assert cli(*workload.argv, "--once").code == 0
         sim.complete_operations()
         return final_state(sim)
 
 
 class _Daemon:
-    def __init__(self, logdir: str, n: int):
+    def __init__(self, workload: Workload, logdir: str, n: int):
         self.log = open(os.path.join(logdir, f"daemon{n}.log"), "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli", "run"], env={**os.environ, **DAEMON_ENV, "PYTHONPATH": REPO},
+            [sys.executable, "-m", "controller.cli", *workload.argv],
+            env={**os.environ, **DAEMON_ENV, **workload.env, "PYTHONPATH": REPO},
             stdout=self.log, stderr=subprocess.STDOUT,
         )
 
@@ -143,16 +163,16 @@ def _arm_kill(sim, daemon: _Daemon, point: KillPoint, kills: list[Kill]):
     sim.hook("*", maybe_kill)
 
 
-def crash_cold_start(points: list[KillPoint], reference: dict[str, dict], converge_timeout: float = 60) -> CrashRun:
-    """One cold start, killed at each of `points` in turn (a point past the cold start's end kills
-    nothing and ends the series), then a daemon left to converge and stopped with SIGTERM."""
-    sim = build_sim()
-    _prepare(sim)
+def crash_run(workload: Workload, points: list[KillPoint], reference: dict[str, dict],
+              converge_timeout: float = 60) -> CrashRun:
+    """One run of the workload, killed at each of `points` in turn (a point past the run's end
+    kills nothing and ends the series), then a daemon left to converge and stopped with SIGTERM."""
+    sim = workload.build()
     kills: list[Kill] = []
     with serving(sim), tempfile.TemporaryDirectory(prefix="crash-") as logdir:
         restarts = 0
         for point in points:
-            daemon = _Daemon(logdir, restarts)
+            daemon = _Daemon(workload, logdir, restarts)
             _arm_kill(sim, daemon, point, kills)
             deadline = time.monotonic() + converge_timeout
             while daemon.proc.poll() is None and final_state(sim) != reference and time.monotonic() < deadline:
@@ -163,7 +183,7 @@ def crash_cold_start(points: list[KillPoint], reference: dict[str, dict], conver
             restarts += 1
         else:
             sim.clear_hooks()
-            daemon = _Daemon(logdir, restarts)
+            daemon = _Daemon(workload, logdir, restarts)
         deadline = time.monotonic() + converge_timeout
         while (final_state(sim) != reference or sim.pending_operations()) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -184,11 +204,11 @@ def crash_cold_start(points: list[KillPoint], reference: dict[str, dict], conver
         )
 
 
-def crash_runs(total_kills: int, seed: int = 0) -> list[CrashRun]:
-    """Cold starts, each killed until it converges, until `total_kills` kills were made."""
-    reference = uninterrupted_state()
+def crash_runs(total_kills: int, seed: int = 0, workload: Workload = COLD_START) -> list[CrashRun]:
+    """Runs of the workload, each killed until it converges, until `total_kills` kills were made."""
+    reference = uninterrupted_state(workload)
     runs, rng = [], random.Random(seed)
     while sum(len(r.kills) for r in runs) < total_kills:
         left = total_kills - sum(len(r.kills) for r in runs)
-        runs.append(crash_cold_start(kill_points(rng.randrange(2**32), min(left, 8)), reference))
+        runs.append(crash_run(workload, kill_points(rng.randrange(2**32), min(left, 8)), reference))
     return runs

@@ -14,7 +14,7 @@ from typing import Callable
 
 from controller.simulator.logs import QUERY_OPERATION
 
-from .world import FOREIGN_RULE, Run, cli, duplicates, environ, foreign_writes, metric_samples, ours
+from .world import Run, cli, duplicates, environ, foreign_writes, metric_samples
 
 ARM, LOGS = "arm", "logs"
 PASS = ("run", "--once")
@@ -218,5 +218,3 @@ def run_scenario(sim, scenario: Scenario, metrics_file: str) -> Outcome:
         last, passes_after = _one_more_pass(scenario, metrics_file), passes_after + 1
     return Outcome(scenario, during, seconds, passes_after, metrics, duplicates(sim), foreign_writes(sim))
 
-
-__all__ = ["SCENARIOS", "Scenario", "Outcome", "run_scenario", "FOREIGN_RULE", "ours"]
