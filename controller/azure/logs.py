@@ -19,7 +19,6 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
-from azure.core.pipeline.policies import RetryPolicy
 from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult
 
 from ..doctor.freshness import QueryResult
@@ -40,13 +39,10 @@ class LogsQueryFailed(UserError):
     """The query got no answer: the message names the workspace, the cause and the fix."""
 
 
-class QueryRetryPolicy(RetryPolicy):
-    """A query is a read sent as a POST: azure-core retries a POST only on 500/503/504, so a query
-    that timed out or whose connection dropped would cost the whole answer. Retry it as a GET."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._method_whitelist = self._method_whitelist | {"POST"}
+# A query is a read sent as a POST: azure-core retries a POST only on 500/503/504, so a query that
+# timed out or whose connection dropped would cost the whole answer. Retried as a GET would be
+# (azure-core's per-call `retry_on_methods`).
+QUERY_RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
 
 
 def logs_client(settings: Settings, credential: TokenCredential) -> LogsQueryClient:
@@ -54,7 +50,8 @@ def logs_client(settings: Settings, credential: TokenCredential) -> LogsQueryCli
         credential,
         endpoint=settings.logs_query_endpoint,
         transport=pooled_transport(2, settings.http_connect_timeout, settings.http_read_timeout),
-        retry_policy=QueryRetryPolicy(retry_total=QUERY_RETRIES, retry_read=READ_RETRIES),
+        retry_total=QUERY_RETRIES,
+        retry_read=READ_RETRIES,
         # This client takes no per_call_policies; its hook slot, after the retry policy, logs
         # each attempt (`-v`) as ARM requests are logged.
         custom_hook_policy=RequestLogPolicy(),
@@ -75,7 +72,7 @@ class LogsReader:
 
     def query(self, customer_id: str, kql: str, timespan: tuple[_dt.datetime, _dt.datetime]) -> QueryResult:
         try:
-            answer = self.client.query_workspace(customer_id, kql, timespan=timespan)
+            answer = self.client.query_workspace(customer_id, kql, timespan=timespan, retry_on_methods=QUERY_RETRY_METHODS)
         except AzureError as exc:
             raise LogsQueryFailed(f"querying workspace {self.workspace_name} ({customer_id}): {self._failure(exc)}") from None
         if isinstance(answer, LogsQueryPartialResult):
