@@ -228,7 +228,7 @@ def workspace(sim, azure, monkeypatch):
     syslog = [parsed_rows.row(job3, "localhost", "/var/log/syslog", "Started session-12.scope - Session 12 of User alice.",
                               "systemd")]
     for table, rows in (("slurmctld_CL", ctld), ("slurmd_CL", slurmd), ("dmesg_CL", dmesg), ("syslog_CL", syslog)):
-        sim.ingest(WS, table, rows)
+        sim.add_log_rows(WS, table, rows)
     from azure.monitor.query import LogsQueryClient
 
     client = LogsQueryClient(DefaultAzureCredential(), endpoint=azure.endpoint + "/v1")
@@ -268,9 +268,9 @@ def test_slurm_job_takes_the_nodes_slurmctld_allocated(workspace, sim):
     ctld, syslog = "/var/log/slurmctld/slurmctld.log", "/var/log/syslog"
     lines = ["[2026-11-25T07:40:00.000] sched: Allocate JobId=50 NodeList=ccw-hpc-7,CCW-HPC-8 #CPUs=2 Partition=hpc",
              "[2026-11-25T07:45:00.000] _job_complete: JobId=50 WEXITSTATUS 0", "[2026-11-25T07:45:00.000] _job_complete: JobId=50 done"]
-    sim.ingest(WS, "slurmctld_CL", [parsed_rows.slurm(l, "ccw-scheduler", ctld, "slurmctld") for l in lines])
+    sim.add_log_rows(WS, "slurmctld_CL", [parsed_rows.slurm(l, "ccw-scheduler", ctld, "slurmctld") for l in lines])
     at = dt.datetime(2026, 11, 25, 7, 42, tzinfo=dt.timezone.utc)
-    sim.ingest(WS, "syslog_CL", [parsed_rows.row(at, node, syslog, f"heartbeat of {node}", "cron") for node in
+    sim.add_log_rows(WS, "syslog_CL", [parsed_rows.row(at, node, syslog, f"heartbeat of {node}", "cron") for node in
                                  ("ccw-hpc-7", "ccw-hpc-8", "ccw-hpc-9")])
     rows = workspace("SlurmJob(50) | where SourceTable == 'syslog_CL'")
     assert [r["Message"] for r in rows] == ["heartbeat of ccw-hpc-7", "heartbeat of ccw-hpc-8"]

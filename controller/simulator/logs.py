@@ -97,16 +97,15 @@ class LogsMixin:
                     written += self._send(machine, workspaces, files, at)
         return written
 
-    def ingest(self, workspace_id: str, table: str, rows: list[dict[str, Any]]) -> None:
-        """Rows land in a workspace's table as if an agent had sent them (test API: no HTTP);
-        ``_ResourceId`` and columns a row lacks are null."""
-        with self._lock:
-            self._log_rows.setdefault((self._customer_id(workspace_id), table.lower()), []).extend(dict(r) for r in rows)
-
     def log_rows(self, workspace_id: str, table: str) -> list[dict[str, Any]]:
         """The rows a workspace holds in a table, as dicts (test API: no HTTP)."""
         with self._lock:
             return [dict(r) for r in self._log_rows.get((self._customer_id(workspace_id), table.lower()), [])]
+
+    def add_log_rows(self, workspace_id: str, table: str, rows: list[dict[str, Any]]) -> None:
+        """Rows put in a workspace's table as if something had sent them (test API: no HTTP)."""
+        with self._lock:
+            self._log_rows.setdefault((self._customer_id(workspace_id), table.lower()), []).extend(dict(r) for r in rows)
 
     def partial_results(self, times: int = 1, rows_kept: int = 0,
                         message: str = "Query result set has exceeded the internal record count limit.") -> None:
