@@ -1,0 +1,49 @@
+"""The cluster's collection status: what ``plan`` and ``doctor`` know, read the same way they
+read it (Resource Manager for the plan and the machines, two Logs queries for freshness)."""
+
+from __future__ import annotations
+
+from ..components import Role
+from ..doctor.freshness import DEFAULT_LOOKBACK, freshness
+from ..doctor.machines import machine_facts
+from ..doctor.output import columns_of
+from ..doctor.preflight import preflight, with_freshness
+from ..errors import UserError
+from ..reconcile import Reconciler
+from .answers import CollectionStatus, MachineStatus, TimeRange, fit
+from .workspace import Asking
+
+
+def collection_status(reconciler: Reconciler, asking: Asking, max_bytes: int) -> CollectionStatus:
+    now = asking.workspace.now()
+    planned = reconciler.plan()
+    verdicts = preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
+    warnings = []
+    tables = [c.table for c in reconciler.components]
+    tables_of = {role.value: tuple(c.table for c in reconciler.components if role in c.roles) for role in Role}
+    try:
+        fresh = freshness(asking.run, asking.workspace.customer_id, tables, now)
+        verdicts = with_freshness(verdicts, fresh, tables_of)
+        if fresh.partial:
+            warnings.append(f"the workspace answered in part ({'; '.join(fresh.errors)}): machines it left out are unknown")
+    except UserError as exc:
+        warnings.append(f"the workspace was not asked, so silent machines can't be told: {exc}")
+    machines = []
+    for v in verdicts:
+        shown = columns_of(v, now)
+        machines.append(MachineStatus(machine=shown["machine"], kind=v.machine.kind, role=shown["role"], ok=v.ok,
+                                      causes=list(v.causes), fix=v.fix, heartbeat=shown["heartbeat"]))
+    answer = CollectionStatus(
+        converged=planned.plan.converged, plan=planned.plan.headline(),
+        changes=[c.describe() for c in planned.plan.changes] + [f"skipped {s.kind} {s.name}: {s.reason}" for s in planned.plan.skipped],
+        machines=sorted(machines, key=lambda m: (m.ok, m.machine)), unable_to_send=sum(not v.ok for v in verdicts),
+        warnings=warnings, time_range=TimeRange(start=now - DEFAULT_LOOKBACK, end=now),
+    )
+    answer.source = asking.source()
+    answer.source.tables = ["Heartbeat", *tables]
+    answer.source.other = ["Resource Manager: the plan (as `plan`) and the machines (as `doctor`)"]
+    fit(answer, max_bytes)
+    if answer.truncated:
+        answer.more = "cut to max_bytes (machines that can't send come first): run `slurm-log-controller doctor --json` for all"
+    return answer
+
