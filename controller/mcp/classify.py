@@ -80,6 +80,7 @@ _EXIT = re.compile(r"_job_complete: JobId=\S+ WEXITSTATUS (\d+)")
 _SIGNAL = re.compile(r"_job_complete: JobId=\S+ WTERMSIG (\d+)")
 _KILL_UID = re.compile(r"REQUEST_KILL_JOB JobId=\S+ uid (\d+)")
 RELEVANT = 5  # lines cited when no rule fits
+CITED = 3  # lines cited per rule: the same words from slurmd and from the job's own output
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,16 @@ def exit_of(rows: Iterable[Row]) -> tuple[int | None, int | None, Row | None]:
     return None, None, None
 
 
-def classify(rows: list[Row], owner: Callable[[int], str] = str) -> Verdict:
+def classify(rows: list[Row], owner: Callable[[int], str] = lambda uid: f"uid {uid}") -> Verdict:
     """The first rule that fits, in the order a person would check; ``owner(uid)`` names a uid."""
     code, signal, ending = exit_of(rows)
     def fired(rules) -> list[tuple[Rule, Row]]:
-        return [(rule, row) for rule in rules for row in rule.hits(rows)]
+        """Each rule's lines, a line said twice in one table once, at most CITED per rule."""
+        found = []
+        for rule in rules:
+            distinct = {(row.table, row.message): row for row in reversed(rule.hits(rows))}
+            found += [(rule, row) for row in list(reversed(distinct.values()))[:CITED]]
+        return found
 
     def verdict(category, state, summary, found, reason=None) -> Verdict:
         evidence = [Evidence(rule=rule.name, line=row.line()) for rule, row in found] + ([Evidence(rule="slurmctld: job completion", line=ending.line())] if ending else [])

@@ -6,7 +6,7 @@ import datetime as _dt
 import re
 
 from .answers import FailedJob, FailedJobs, JobStory, TimeRange, fit, short
-from .classify import classify, exit_of
+from .classify import classify
 from .redact import redacted
 from .rows import Row, hostlist
 from .workspace import Asking, kql_string
@@ -119,22 +119,20 @@ def failed_jobs(asking: Asking, since: _dt.datetime, until: _dt.datetime, limit:
     if not tables:
         answer.more = "the slurmctld component is not enabled: nothing tells how jobs ended"
         return answer
-    found = asking.ask(f"{tables[0]}\n| where isnotnull(JobId) and ({words})\n| project {_COLUMNS}\n"
+    columns = _COLUMNS.replace("SourceTable, ", "")
+    found = asking.ask(f"{tables[0]}\n| where isnotnull(JobId) and ({words})\n| project {columns}\n"
                        f"| take {FAILED_ROWS + 1}", since, until, tables)
     by_job: dict[int, list[Row]] = {}
     for row in (Row.of({**r, "SourceTable": tables[0]}) for r in found.records()[:FAILED_ROWS]):
         by_job.setdefault(row.job_id, []).append(row)
     for job_id, rows in sorted(by_job.items()):
         rows.sort(key=lambda r: r.time or since)
-        ending = exit_of(rows)[2]
-        if ending is None:
-            continue  # still running, or ended before the period
         verdict = classify(rows)
-        if verdict.state == "COMPLETED":
-            continue
+        if verdict.state in ("COMPLETED", ""):
+            continue  # done with exit 0, or still running (a cancel or time limit has no completion line)
         allocated = next((hostlist(m[1]) for r in rows if (m := _ALLOCATE.search(r.message))), [])
         answer.jobs.append(FailedJob(job_id=job_id, state=verdict.state, exit_code=verdict.exit_code,
-                                     reason=verdict.reason, ended=ending.time, nodes=allocated))
+                                     reason=verdict.reason, ended=rows[-1].time, nodes=allocated))
     answer.truncated = len(found.rows) > FAILED_ROWS or found.partial or len(answer.jobs) > limit
     answer.jobs = answer.jobs[-limit:]
     answer.source = asking.source()
