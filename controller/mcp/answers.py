@@ -7,6 +7,7 @@ cuts an answer's lists until its JSON is within the byte budget."""
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -162,19 +163,28 @@ def size(answer: BaseModel) -> int:
     return len(answer.model_dump_json().encode())
 
 
-def fit(answer: Bounded, max_bytes: int) -> Bounded:
-    """Cut ``answer``'s lists, in its ``trim`` order, until its JSON fits ``max_bytes``; flag it."""
-    for name, keep in answer.trim:
+def fit(answer: Bounded, max_bytes: int, more: str) -> Bounded:
+    """Cut ``answer``'s lists until its JSON fits ``max_bytes``, the largest list first (so no
+    one list is emptied while another is whole), each from the end it doesn't keep. A truncated
+    answer (cut here, or already) says in ``more`` how to get the rest."""
+    if answer.truncated or size(answer) > max_bytes:
+        answer.truncated = True
+        answer.more = f"{answer.more}; {more}" if answer.more else more
+    while (over := size(answer) - max_bytes) > 0:
+        sizes = {name: len(json.dumps(jsonable(getattr(answer, name)))) for name, _ in answer.trim}
+        name = max(sizes, key=sizes.get)
         items = getattr(answer, name)
-        while items and size(answer) > max_bytes:
-            over = size(answer) - max_bytes
-            # drop about what is over (at least one), judged by this list's average item
-            each = max(1, len(str(items)) // max(1, len(items)))
-            drop = min(len(items), max(1, over // each))
-            items = items[drop:] if keep == "tail" else items[:-drop]
-            setattr(answer, name, items)
-            answer.truncated = True
+        if not items:
+            break  # nothing left to cut: the fixed fields alone are over
+        each = max(1, sizes[name] // len(items))
+        drop = min(max(1, len(items) // 2), max(1, over // each))
+        setattr(answer, name, items[drop:] if dict(answer.trim)[name] == "tail" else items[:-drop])
+        answer.truncated = True
     return answer
+
+
+def jsonable(items: list) -> list:
+    return [i.model_dump(mode="json") if isinstance(i, BaseModel) else i for i in items]
 
 
 def short(text: str) -> str:

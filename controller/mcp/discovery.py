@@ -35,9 +35,7 @@ def catalogue(catalog: Catalog, functions: ListFunctions | None, max_bytes: int)
             answer.source.other.append("Resource Manager: the workspace's savedSearches")
         except (AzureError, UserError) as exc:
             answer.functions_note = f"functions could not be listed: {describe(exc) if isinstance(exc, AzureError) else exc}"
-    fit(answer, max_bytes)
-    if answer.truncated:
-        answer.more = "cut to max_bytes: read the resource schema://tables/{name} for one table, or raise `max_bytes`"
+    fit(answer, max_bytes, "cut to max_bytes: read the resource schema://tables/{name} for one table, or raise `max_bytes`")
     return answer
 
 
@@ -61,9 +59,8 @@ def run_kql(asking: Asking, kql: str, since: _dt.datetime, until: _dt.datetime |
                          truncated=len(found.rows) > max_rows or found.partial)
     answer.source = asking.source()
     answer.source.other = ["the query as given, with `| take` appended"]
-    fit(answer, max_bytes)
-    if answer.truncated:
-        why = f"; the workspace answered in part: {found.error}" if found.partial else ""
-        answer.more = (f"{len(answer.rows)} rows kept (max_rows {max_rows}, max_bytes {max_bytes}){why}: "
-                       "summarize, project fewer columns, or narrow the window")
+    if found.partial:
+        answer.more = f"the workspace answered in part: {found.error}"
+    fit(answer, max_bytes, f"rows were cut (max_rows {max_rows}, max_bytes {max_bytes}): summarize, project fewer "
+                           "columns, or narrow the window")
     return answer

@@ -14,7 +14,7 @@ from .workspace import Asking, kql_string
 JOB_ROWS = 5000  # a job's own lines: the archive caps each file (64 KiB by default)
 NODE_ROWS = 200
 FAILED_ROWS = 5000
-TAIL = 40  # lines of stdout/stderr kept before the byte budget cuts more
+TAIL = 500  # lines of stdout/stderr read; the byte budget cuts further
 MARGIN = _dt.timedelta(minutes=2)  # around the job's window, for the lines that led to its end
 _ALLOCATE = re.compile(r"Allocate JobId=\S+ NodeList=(\S+)")
 _DONE = re.compile(r"_job_complete: JobId=\S+ done")
@@ -60,10 +60,8 @@ def job_story(asking: Asking, job_id: int, days: float, max_bytes: int) -> JobSt
     story.job_lines = [r.line() for r in rows if not r.kind]
     story.node_lines = [r.line() for r in node_rows]
     story.source = asking.source()
-    fit(story, max_bytes)
-    if story.truncated:
-        story.more = (f"cut to {max_bytes} bytes: raise `max_bytes`, or run_kql over {', '.join(tables)} "
-                      f"`| where JobId == {job_id}` (FileKind == \"stdout\" for the whole output)")
+    fit(story, max_bytes, f"cut to {max_bytes} bytes: raise `max_bytes`, or run_kql over {', '.join(tables)} "
+                          f"`| where JobId == {job_id}` (FileKind == \"stdout\" for the whole output)")
     return story
 
 
@@ -136,8 +134,6 @@ def failed_jobs(asking: Asking, since: _dt.datetime, until: _dt.datetime, limit:
     answer.truncated = len(found.rows) > FAILED_ROWS or found.partial or len(answer.jobs) > limit
     answer.jobs = answer.jobs[-limit:]
     answer.source = asking.source()
-    fit(answer, max_bytes)
-    if answer.truncated:
-        answer.more = "the latest jobs are kept: raise `limit`, or narrow `since`/`until`"
-    answer.more = (answer.more + "; " if answer.more else "") + "job_story(job_id) gives each one's evidence"
+    answer.more = "job_story(job_id) gives each one's evidence"
+    fit(answer, max_bytes, "the latest jobs are kept: raise `limit` or `max_bytes`, or narrow `hours`")
     return answer

@@ -46,7 +46,5 @@ def node_health(asking: Asking, node: str, hours: float, max_bytes: int) -> Node
         answer.errors = [r.line() for r in rows if r.table not in ctld or r.level in ("fatal", "error")]
     answer.source = asking.source()
     answer.source.tables = list(dict.fromkeys(["Heartbeat", *catalog.all_parsed, *answer.source.tables]))
-    fit(answer, max_bytes)
-    if answer.truncated:
-        answer.more = f"cut to {max_bytes} bytes: raise `max_bytes`, narrow `hours`, or run_kql on the tables in source"
+    fit(answer, max_bytes, f"cut to {max_bytes} bytes: raise `max_bytes`, narrow `hours`, or run_kql on the tables in source")
     return answer

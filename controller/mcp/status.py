@@ -42,8 +42,7 @@ def collection_status(reconciler: Reconciler, asking: Asking, max_bytes: int) ->
     answer.source = asking.source()
     answer.source.tables = ["Heartbeat", *tables]
     answer.source.other = ["Resource Manager: the plan (as `plan`) and the machines (as `doctor`)"]
-    fit(answer, max_bytes)
-    if answer.truncated:
-        answer.more = "cut to max_bytes (machines that can't send come first): run `slurm-log-controller doctor --json` for all"
+    fit(answer, max_bytes, "cut to max_bytes (machines that can't send come first): `slurm-log-controller doctor --json` "
+                           "and `plan` give all")
     return answer
 
