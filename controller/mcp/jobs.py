@@ -13,6 +13,7 @@ from .workspace import Asking, kql_string
 
 JOB_ROWS = 5000  # a job's own lines: the archive caps each file (64 KiB by default)
 NODE_ROWS = 200
+NODES_ASKED = 50  # a larger job's other nodes are left out of its node lines (the answer says so)
 FAILED_ROWS = 5000
 TAIL = 500  # lines of stdout/stderr read; the byte budget cuts further
 MARGIN = _dt.timedelta(minutes=2)  # around the job's window, for the lines that led to its end
@@ -46,6 +47,7 @@ def job_story(asking: Asking, job_id: int, days: float, max_bytes: int) -> JobSt
     nodes = _nodes(rows, environment)
     started, ended = _window(rows)
     node_rows = _node_lines(asking, nodes, started - MARGIN, ended + MARGIN) if nodes else []
+    story.truncated |= len(nodes) > NODES_ASKED
     verdict = classify(rows + node_rows, owner=lambda uid: _owner(uid, environment))
     story.state, story.exit_code, story.reason = verdict.state, verdict.exit_code, verdict.reason
     story.classification = verdict.classification
@@ -84,15 +86,20 @@ def _window(rows: list[Row]) -> tuple[_dt.datetime, _dt.datetime]:
 
 def _node_lines(asking: Asking, nodes: list[str], start: _dt.datetime, end: _dt.datetime) -> list[Row]:
     """The lines of the job's nodes in its window that name no job (its own are in the first
-    query): the kernel's, slurmd's and syslog's."""
-    tables = asking.catalog.parsed(*_NODE_TABLES)
-    if not tables:
+    query): the kernel's, slurmd's and syslog's from the nodes, slurmctld's about them (a drain
+    after a failed prolog, a node not responding)."""
+    ctld, own = asking.catalog.parsed("slurmctld"), asking.catalog.parsed(*_NODE_TABLES)
+    if not ctld + own:
         return []
-    hosts = ", ".join(kql_string(n) for n in nodes)
+    named = nodes[:NODES_ASKED]
+    about = " or ".join(f"Message contains {kql_string(n)}" for n in named)
+    on = (f"(SourceTable in ({', '.join(kql_string(t) for t in own)}) and Computer in~ "
+          f"({', '.join(kql_string(n) for n in named)}))") if own else "false"
+    said = f" or (SourceTable in ({', '.join(kql_string(t) for t in ctld)}) and ({about}))" if ctld else ""
     found = asking.ask(
-        f"union withsource=SourceTable {', '.join(tables)}\n| where Computer in~ ({hosts}) and isnull(JobId)\n"
+        f"union withsource=SourceTable {', '.join(ctld + own)}\n| where isnull(JobId) and ({on}{said})\n"
         f"| where Level in (\"fatal\", \"error\", \"warning\") or Process == \"kernel\"\n"
-        f"| project {_COLUMNS}\n| take {NODE_ROWS}", start, end, tables)
+        f"| project {_COLUMNS}\n| take {NODE_ROWS}", start, end, ctld + own)
     return sorted((Row.of(r) for r in found.records()), key=lambda r: r.time or start)
 
 
