@@ -40,8 +40,8 @@ class Asking:
         return self.workspace.catalog
 
     def ask(self, kql: str, start: _dt.datetime, end: _dt.datetime, tables: tuple[str, ...]) -> QueryResult:
+        self.queries += 1  # counted when sent: a refused query costs one too
         result = self.workspace.run(self.workspace.customer_id, kql, (start, end))
-        self.queries += 1
         self.bytes_read += len(json.dumps(result.rows, default=str))
         self.tables += [t for t in tables if t not in self.tables]
         return result
