@@ -24,6 +24,7 @@ class TimeRange(BaseModel):
 class Source(BaseModel):
     tables: list[str] = Field(default_factory=list)
     queries: int = Field(0, description="Logs queries this answer took")
+    bytes_read: int = Field(0, description="JSON bytes of the rows those queries returned")
     other: list[str] = Field(default_factory=list, description="what else was read (Azure Resource Manager)")
 
 

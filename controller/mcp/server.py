@@ -70,7 +70,8 @@ def _answers(tool: Callable) -> Callable:
 def build_server(workspace: Workspace, reconciler: Reconciler | None = None, functions: ListFunctions | None = None,
                  row_cap: int = 500, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None) -> MCPServer:
     server = MCPServer("slurm-log-controller", instructions=INSTRUCTIONS, version=__version__,
-                       token_verifier=token_verifier, auth=auth)
+                       token_verifier=token_verifier, auth=auth,
+                       log_level="WARNING")  # the SDK sets the root logger's level: the CLI's -v decides ours
     tool = lambda **kw: lambda fn: server.tool(**kw)(_answers(fn))  # noqa: E731
 
     @tool(name="job_story", description="A job's whole story in at most 3 Logs queries: state, exit code, reason, nodes, "

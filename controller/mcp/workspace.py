@@ -54,7 +54,7 @@ class Asking:
         return self.ask(kql, start, end, tables).records()
 
     def source(self) -> Source:
-        return Source(tables=list(self.tables), queries=self.queries)
+        return Source(tables=list(self.tables), queries=self.queries, bytes_read=self.bytes_read)
 
 
 def kql_string(text: str) -> str:
