@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     _mcp_urls = field_validator("mcp_jwks_url", "mcp_public_url")(_checked(names.https_url))
     _mcp_address = field_validator("mcp_address")(_checked(names.host))
     _mcp_tenant = field_validator("mcp_tenant_id")(_checked(names.guid))
+    # `run` asks the workspace (2 queries) at most this often: a silent machine is news on a scale of
+    # minutes (SILENT_AFTER is 10), and queries of Basic tables are billed per GB scanned.
+    freshness_interval: float = Field(
+        300.0, ge=0, allow_inf_nan=False,
+        description="Seconds between the daemon's checks of the workspace for silent machines; 0: never",
+    )
 
     @property
     def logs_query_endpoint(self) -> str:

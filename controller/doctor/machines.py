@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..azure.compute import ComputeAdapter
 from ..cluster import Agent
+from ..components import has_directory_wildcard
 from ..reconcile import Pass
 from ..report import summarize
 from ..resources import key
@@ -18,6 +19,7 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> l
     """Every machine whose role has logs to send (its associations are wanted), scheduler first."""
     cluster, inventory = planned.cluster, planned.inventory
     wanted = {key(a.target_id) for a in planned.desired.associations}
+    uncollectable = _uncollectable_patterns(planned)
     uncovered = summarize(planned.plan, cluster, planned.result).uncovered  # after the apply, if there was one
     vms = {key(m.id): m for m in inventory.machines}
     models = {key(s.id): s for s in inventory.scale_sets}
@@ -31,7 +33,7 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> l
         for vm, agent in schedulers.items():
             record = vms[key(vm)]
             facts.append(MachineFacts(vm, "scheduler", SCHEDULER_VM, record.vm_size, record.identity, agent.result(),
-                                      associated=key(vm) not in uncovered))
+                                      associated=key(vm) not in uncovered, uncollectable=uncollectable.get(key(vm), ())))
         for s in sets:
             model = models[key(s.id)]
             found = per_set[s.id].result()
@@ -41,9 +43,19 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> l
                     # The instance view has no settings: which identity the agent uses is the model's.
                     agent = agent and Agent(agent.provisioning_state, model.agent and model.agent.identifier)
                     facts.append(MachineFacts(member, s.role, FLEXIBLE_MEMBER, record.vm_size, record.identity, agent,
-                                              associated=key(member) not in uncovered, group=s.id))
+                                              associated=key(member) not in uncovered, group=s.id,
+                                              uncollectable=uncollectable.get(key(member), ())))
             else:
                 for instance, applied in sorted(found.items()):
                     facts.append(MachineFacts(instance, s.role, UNIFORM_INSTANCE, model.vm_size, model.identity, model.agent,
-                                              applied, key(s.id) not in uncovered, s.id))
+                                              applied, key(s.id) not in uncovered, s.id, uncollectable.get(key(s.id), ())))
     return facts
+
+
+def _uncollectable_patterns(planned: Pass) -> dict[str, tuple[str, ...]]:
+    """machine or scale set (key) -> the patterns of its DCRs with a wildcard in a directory."""
+    bad = {key(r.id): [p for p in r.file_patterns if has_directory_wildcard(p)] for r in planned.desired.rules}
+    found: dict[str, list[str]] = {}
+    for a in planned.desired.associations:
+        found.setdefault(key(a.target_id), []).extend(bad.get(key(a.rule_id), ()))
+    return {target: tuple(patterns) for target, patterns in found.items() if patterns}

@@ -192,6 +192,7 @@ def _every_setting() -> dict:
         "mcpAllowedOrigins": ["https://vscode.dev"],
         "mcpPublicUrl": "https://mcp.example.org/mcp",
         "mcpMaxRows": 200,
+        "freshnessInterval": 600,
     }
 
 
