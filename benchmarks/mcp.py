@@ -30,6 +30,11 @@ from tests.mcpserver.workspace_fill import feed
 from tests.support import RG, SUB
 
 
+def stamp(at: _dt.datetime, seconds: float) -> str:
+    """A Slurm log line's timestamp (LogTimeFormat iso8601_ms)."""
+    return (at + _dt.timedelta(seconds=seconds)).strftime("[%Y-%m-%dT%H:%M:%S.000]")
+
+
 def world(jobs: int, nodes: int):
     sim = ArmSimulator(subscription_id=SUB)
     sim.add_workspace(resource_group=RG, name="logs", location="eastus")
@@ -41,15 +46,14 @@ def world(jobs: int, nodes: int):
     ctld, slurmd, archive = [], {m["id"]: [] for m in machines}, {}
     for job in range(1, jobs + 1):
         at = start + _dt.timedelta(seconds=60 * job)
-        stamp = lambda seconds: (at + _dt.timedelta(seconds=seconds)).strftime("[%Y-%m-%dT%H:%M:%S.000]")  # noqa: E731
         node = job % nodes
         code = 1 if job % 5 == 0 else 0
-        ctld += [f"{stamp(0)} _slurm_rpc_submit_batch_job: JobId={job} InitPrio=4294901759 usec=385",
-                 f"{stamp(1)} sched: Allocate JobId={job} NodeList={names[node]} #CPUs=1 Partition=hpc",
-                 f"{stamp(30)} _job_complete: JobId={job} WEXITSTATUS {code}",
-                 f"{stamp(30)} _job_complete: JobId={job} done"]
-        slurmd[machines[node]["id"]] += [f"{stamp(2)} [{job}.batch] debug:  task/affinity: job {job} CPU input mask",
-                                         f"{stamp(30)} [{job}.batch] done with job"]
+        ctld += [f"{stamp(at, 0)} _slurm_rpc_submit_batch_job: JobId={job} InitPrio=4294901759 usec=385",
+                 f"{stamp(at, 1)} sched: Allocate JobId={job} NodeList={names[node]} #CPUs=1 Partition=hpc",
+                 f"{stamp(at, 30)} _job_complete: JobId={job} WEXITSTATUS {code}",
+                 f"{stamp(at, 30)} _job_complete: JobId={job} done"]
+        slurmd[machines[node]["id"]] += [f"{stamp(at, 2)} [{job}.batch] debug:  task/affinity: job {job} CPU input mask",
+                                         f"{stamp(at, 30)} [{job}.batch] done with job"]
         base = f"/shared/slurm-logs/job_{job}.alice"
         archive[f"{base}.sh"] = ["#!/bin/sh", "module load gcc", "./simulate --steps 1000"]
         archive[f"{base}.env"] = [f"SLURM_JOB_ID={job}", "SLURM_JOB_USER=alice", "DB_PASSWORD=<redacted>"] + \

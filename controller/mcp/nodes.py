@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as _dt
 
 from ..doctor.freshness import freshness
+from ..doctor.preflight import SILENT_AFTER
 from .answers import NodeHealth, TableCoverage, TimeRange, fit
 from .rows import Row
 from .workspace import Asking, kql_string
 
-SILENT_AFTER = _dt.timedelta(minutes=10)  # doctor's: AMA heartbeats every minute
 EVENT_ROWS = 300
 _COLUMNS = "TimeGenerated, SourceTable, Computer, Level, Process, JobId, StepId, Message"
 # slurmctld's words when it takes a node out: update_node's "reason set to", "not responding",

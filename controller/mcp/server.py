@@ -72,7 +72,8 @@ def build_server(workspace: Workspace, reconciler: Reconciler | None = None, fun
     server = MCPServer("slurm-log-controller", instructions=INSTRUCTIONS, version=__version__,
                        token_verifier=token_verifier, auth=auth,
                        log_level="WARNING")  # the SDK sets the root logger's level: the CLI's -v decides ours
-    tool = lambda **kw: lambda fn: server.tool(**kw)(_answers(fn))  # noqa: E731
+    def tool(**kw):
+        return lambda fn: server.tool(**kw)(_answers(fn))
 
     @tool(name="job_story", description="A job's whole story in at most 3 Logs queries: state, exit code, reason, nodes, "
           "window; why it ended (classification with the evidence lines cited); script; environment "

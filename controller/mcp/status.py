@@ -3,12 +3,11 @@ read it (Resource Manager for the plan and the machines, two Logs queries for fr
 
 from __future__ import annotations
 
-from ..components import Role
-from ..doctor.freshness import DEFAULT_LOOKBACK, freshness
+from ..doctor.freshness import DEFAULT_LOOKBACK
 from ..doctor.machines import machine_facts
 from ..doctor.output import columns_of
-from ..doctor.preflight import preflight, with_freshness
-from ..errors import UserError
+from ..doctor.preflight import preflight
+from ..doctor.workspace import judged_by_the_workspace
 from ..reconcile import Reconciler
 from .answers import CollectionStatus, MachineStatus, TimeRange, fit
 from .workspace import Asking
@@ -18,16 +17,9 @@ def collection_status(reconciler: Reconciler, asking: Asking, max_bytes: int) ->
     now = asking.workspace.now()
     planned = reconciler.plan()
     verdicts = preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
-    warnings = []
+    judged = judged_by_the_workspace(asking.run, asking.workspace.customer_id, reconciler.components, verdicts, now)
+    verdicts, warnings = judged.verdicts, [judged.warning] if judged.warning else []
     tables = [c.table for c in reconciler.components]
-    tables_of = {role.value: tuple(c.table for c in reconciler.components if role in c.roles) for role in Role}
-    try:
-        fresh = freshness(asking.run, asking.workspace.customer_id, tables, now)
-        verdicts = with_freshness(verdicts, fresh, tables_of)
-        if fresh.partial:
-            warnings.append(f"the workspace answered in part ({'; '.join(fresh.errors)}): machines it left out are unknown")
-    except UserError as exc:
-        warnings.append(f"the workspace was not asked, so silent machines can't be told: {exc}")
     machines = []
     for v in verdicts:
         shown = columns_of(v, now)
