@@ -8,7 +8,7 @@ import re
 from .answers import FailedJob, FailedJobs, JobStory, TimeRange, fit, short
 from .classify import classify
 from .redact import redacted
-from .rows import Row, hostlist
+from .rows import COLUMNS, Row, hostlist
 from .workspace import Asking, kql_string
 
 JOB_ROWS = 5000  # a job's own lines: the archive caps each file (64 KiB by default)
@@ -21,11 +21,10 @@ _ALLOCATE = re.compile(r"Allocate JobId=\S+ NodeList=(\S+)")
 _DONE = re.compile(r"_job_complete: JobId=\S+ done")
 _JOB_TABLES = ("slurmctld", "slurmd", "slurmjobs", "dmesg", "syslog")
 _NODE_TABLES = ("slurmd", "dmesg", "syslog")
-_COLUMNS = "TimeGenerated, SourceTable, Computer, Level, Process, JobId, StepId, Message"
 
 
 def _projection(tables: tuple[str, ...], archive: tuple[str, ...]) -> str:
-    return _COLUMNS + (", FileKind, User" if set(archive) & set(tables) else "")
+    return COLUMNS + (", FileKind, User" if set(archive) & set(tables) else "")
 
 
 def job_story(asking: Asking, job_id: int, days: float, max_bytes: int) -> JobStory:
@@ -99,7 +98,7 @@ def _node_lines(asking: Asking, nodes: list[str], start: _dt.datetime, end: _dt.
     found = asking.ask(
         f"union withsource=SourceTable {', '.join(ctld + own)}\n| where isnull(JobId) and ({on}{said})\n"
         f"| where Level in (\"fatal\", \"error\", \"warning\") or Process == \"kernel\"\n"
-        f"| project {_COLUMNS}\n| take {NODE_ROWS}", start, end, ctld + own)
+        f"| project {COLUMNS}\n| take {NODE_ROWS}", start, end, ctld + own)
     return sorted((Row.of(r) for r in found.records()), key=lambda r: r.time or start)
 
 
@@ -124,7 +123,7 @@ def failed_jobs(asking: Asking, since: _dt.datetime, until: _dt.datetime, limit:
     if not tables:
         answer.more = "the slurmctld component is not enabled: nothing tells how jobs ended"
         return answer
-    columns = _COLUMNS.replace("SourceTable, ", "")
+    columns = COLUMNS.replace("SourceTable, ", "")
     found = asking.ask(f"{tables[0]}\n| where isnotnull(JobId) and ({words})\n| project {columns}\n"
                        f"| take {FAILED_ROWS + 1}", since, until, tables)
     by_job: dict[int, list[Row]] = {}

@@ -8,11 +8,10 @@ import datetime as _dt
 from ..doctor.freshness import freshness
 from ..doctor.preflight import SILENT_AFTER
 from .answers import NodeHealth, TableCoverage, TimeRange, fit
-from .rows import Row
+from .rows import COLUMNS, Row
 from .workspace import Asking, kql_string
 
 EVENT_ROWS = 300
-_COLUMNS = "TimeGenerated, SourceTable, Computer, Level, Process, JobId, StepId, Message"
 # slurmctld's words when it takes a node out: update_node's "reason set to", "not responding",
 # "draining", and the prolog's "Prolog or job env setup failure ... draining the node".
 _DRAIN_WORDS = ("drain", "not responding", "reason set to", "set DOWN", "unexpectedly rebooted")
@@ -39,7 +38,7 @@ def node_health(asking: Asking, node: str, hours: float, max_bytes: int) -> Node
             f"union withsource=SourceTable {', '.join(tables)}\n"
             f"| where (Computer =~ {name} and Level in (\"fatal\", \"error\")) or "
             f"(SourceTable in ({controller_tables}) and Message contains {name})\n"
-            f"| project {_COLUMNS}\n| take {EVENT_ROWS + 1}", start, now, tables)
+            f"| project {COLUMNS}\n| take {EVENT_ROWS + 1}", start, now, tables)
         rows = sorted((Row.of(r) for r in found.records()[:EVENT_ROWS]), key=lambda r: r.time or start)
         answer.truncated |= len(found.rows) > EVENT_ROWS or found.partial
         answer.drains = [r.line() for r in rows if r.table in ctld and any(w.lower() in r.message.lower() for w in _DRAIN_WORDS)]

@@ -10,6 +10,10 @@ from typing import Any
 from .answers import Line, short
 
 
+#: what the tools project from the parsed tables (the contract's columns, and which table)
+COLUMNS = "TimeGenerated, SourceTable, Computer, Level, Process, JobId, StepId, Message"
+
+
 @dataclass(frozen=True)
 class Row:
     time: _dt.datetime | None
