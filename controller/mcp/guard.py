@@ -3,7 +3,8 @@
 Log Analytics' query API runs queries only, but a client can still ask for more than it should:
 management commands (``.show``, ``.set``: Kusto's control commands start with a dot), other
 workspaces or clusters (``workspace()``, ``app()``, ``cluster()``, ``adx()``), data from outside
-(``externaldata``), or everything since the table began. Those are refused here, before anything
+(``externaldata``, ``evaluate sql_request`` / ``http_request`` / ``python``), or everything since
+the table began. Those are refused here, before anything
 is sent, and every query gets a row cap (``| take``) the server adds itself."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import re
 
 MAX_WINDOW = _dt.timedelta(days=31)
 # Operators and functions that reach outside the one workspace the server answers for.
-_OUTSIDE = re.compile(r"\b(externaldata|external_table|workspace|app|cluster|database|adx|resource)\s*\(", re.I)
+_OUTSIDE = re.compile(r"\b(externaldata|external_table|workspace|app|cluster|database|adx|resource)\s*\(|"
+                      r"\bevaluate\s+(\w*_request\w*|python|r)\b", re.I)
 _STRINGS = re.compile(r'@?"(?:[^"\\\n]|\\.)*"|@?\'(?:[^\'\\\n]|\\.)*\'')
 _COMMENT = re.compile(r"//[^\n]*")
 
@@ -45,8 +47,8 @@ def guarded(kql: str, max_rows: int) -> str:
                                 "queries only (start from a table, e.g. `slurmd_CL | take 10`)")
     outside = _OUTSIDE.search(code)
     if outside:
-        raise QueryRejected(f"`{outside.group(1)}()` reaches outside this workspace; query its tables only "
-                            "(list_tables names them)")
+        what = f"{outside.group(1)}()" if outside.group(1) else f"evaluate {outside.group(2)}"
+        raise QueryRejected(f"`{what}` reaches outside this workspace; query its tables only (list_tables names them)")
     body = kql.rstrip().rstrip(";").rstrip()
     # One more than asked, so the answer can tell a cut result from one that just fits.
     return f"{body}\n| take {max_rows + 1}"

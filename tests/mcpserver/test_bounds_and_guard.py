@@ -76,6 +76,7 @@ def test_a_query_that_fits_is_not_truncated(mcp):
     ("slurmd_CL | take 1; .drop table slurmd_CL", "`.drop` is a management command"),
     ('workspace("other").slurmd_CL | take 1', "`workspace()` reaches outside this workspace"),
     ("externaldata (x:string) [@'https://example.org/x.csv']", "`externaldata()` reaches outside"),
+    ("print x = 1 | evaluate sql_request('Server=tcp:db', 'select 1')", "`evaluate sql_request` reaches outside"),
     ("// only a comment", "the query is empty"),
 ])
 def test_the_kql_guard_refuses_before_asking(mcp, filled, kql, refused):
