@@ -1,6 +1,6 @@
 """The MCP server's cost per tool against the simulated workspace, printed as a table.
 
-    python -m benchmarks.mcp            # 1,000 jobs on 50 nodes, 20 calls per tool
+    python -m benchmarks.mcp            # 300 jobs on 30 nodes, 5 calls per tool
     python -m benchmarks.mcp --quick    # 100 jobs on 5 nodes: checks the benchmark works
 
 The workspace holds what a day of jobs leaves (per job: slurmctld's submit / allocate / complete
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the benchmark works")
     args = parser.parse_args(argv)
-    jobs, nodes, repeat = (100, 5, 3) if args.quick else (1000, 50, 20)
+    jobs, nodes, repeat = (100, 5, 3) if args.quick else (300, 30, 5)
     sim, names = world(jobs, nodes)
     with sim.serve() as served:
         os.environ.update({**served.env(), "SUBSCRIPTION_ID": SUB, "RESOURCE_GROUP": RG, "WORKSPACE_NAME": "logs",
