@@ -163,6 +163,8 @@ def _every_setting() -> dict:
         "clusterResourceGroups": ["cc", "cc2"],
         "policy": "sync",
         "allowTableDelete": False,
+        "installAgent": True,
+        "upgradeInstances": False,
         "adopt": ["unowned", "cluster:old"],
         "tablePlan": "Basic",
         "tableRetentionDays": 30,  # Basic tables: fixed at 30 days
