@@ -4,10 +4,9 @@ read it (Resource Manager for the plan and the machines, two Logs queries for fr
 from __future__ import annotations
 
 from ..doctor.freshness import DEFAULT_LOOKBACK
-from ..doctor.machines import machine_facts
+from ..doctor.checkup import verdicts_of
 from ..doctor.output import columns_of
-from ..doctor.preflight import preflight
-from ..doctor.workspace import judged_by_the_workspace
+from ..doctor.workspace import ask_workspace
 from ..reconcile import Reconciler
 from .answers import CollectionStatus, MachineStatus, TimeRange, fit
 from .workspace import Asking
@@ -16,8 +15,9 @@ from .workspace import Asking
 def collection_status(reconciler: Reconciler, asking: Asking, max_bytes: int) -> CollectionStatus:
     now = asking.workspace.now()
     planned = reconciler.plan()
-    verdicts = preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
-    judged = judged_by_the_workspace(asking.run, asking.workspace.customer_id, reconciler.components, verdicts, now)
+    # doctor's two steps, its queries through `asking` so the answer counts them
+    judged = ask_workspace(asking.run, asking.workspace.customer_id, reconciler.components,
+                           verdicts_of(reconciler, planned), now)
     verdicts, warnings = judged.verdicts, [judged.warning] if judged.warning else []
     tables = [c.table for c in reconciler.components]
     machines = []
