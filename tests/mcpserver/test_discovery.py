@@ -20,6 +20,7 @@ def test_functions_are_the_saved_searches_with_an_alias():
     assert [(f.name, f.parameters, f.description) for f in found] == [("SlurmJob", "jobId:long", "A job's whole story")]
 
 
-def test_functions_that_cant_be_listed_are_said_so(mcp):
+def test_functions_that_cant_be_listed_are_said_so(mcp, sim):
+    sim.inject("SavedSearches_ListByWorkspace", 404, times=-1)  # the simulator lists them: make it fail
     answer = call(mcp, "list_tables", {"max_bytes": 65536})
     assert answer["functions"] == [] and answer["functions_note"].startswith("functions could not be listed: 404")
