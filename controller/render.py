@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .components import Component
-from .desired import Target, rule_for, table_for
+from .desired import Target, parsed_table_for, rule_for, table_for
 
 
 def _write(path: Path, body: dict) -> Path:
@@ -17,11 +17,11 @@ def _write(path: Path, body: dict) -> Path:
 
 def render(components: tuple[Component, ...], target: Target, out: Path) -> list[Path]:
     """DIR/data-collection-rules/<group>/<pattern>_raw_dcr.json (for `az monitor data-collection rule
-    create --rule-file`) and DIR/tables/<table>.json (the body of a table PUT)."""
+    create --rule-file`) and DIR/tables/<table>.json (the body of a table PUT), raw and parsed."""
     written = []
     for component in components:
         rule = rule_for(component, target)
         written.append(_write(out / "data-collection-rules" / component.group.value / f"{rule.name}.json", rule.body()))
-        table = table_for(component, target)
-        written.append(_write(out / "tables" / f"{table.name}.json", table.body()))
+        for table in (table_for(component, target), parsed_table_for(component, target)):
+            written.append(_write(out / "tables" / f"{table.name}.json", table.body()))
     return written
