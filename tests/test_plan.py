@@ -226,10 +226,12 @@ def test_creates_show_what_they_will_contain_grouped_by_where_the_machines_are()
         "        plan: Analytics, retention 30 days (total 30)",
         "        owner: cluster slurm1",
     ]
-    rule = text[text.index("+ dcr slurmd_raw_dcr"):].splitlines()[:5]
+    rule = text[text.index("+ dcr slurmd_raw_dcr"):].splitlines()[:6]
+    kql = len(next(c for c in COMPONENTS if c.pattern == "slurmd").transform_kql)
     assert rule[1:] == [
         "        files: /var/log/slurmd/slurmd.log, /var/log/slurm/slurmd.log",
         "        stream: Custom-Text-slurmd_raw_CL -> Custom-slurmd_raw_CL (transform: source)",
+        f"        parsed: Custom-Text-slurmd_raw_CL -> Custom-slurmd_CL (transform: {kql} characters of KQL)",
         "        workspace: ws",
         "        location: eastus (kind Linux)",
     ]
