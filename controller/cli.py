@@ -16,11 +16,8 @@ from azure.core.exceptions import AzureError
 from . import __version__
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
-from .azure.logs import LogsReader
-from .doctor.freshness import freshness
-from .doctor.machines import machine_facts
+from .doctor.checkup import judged_by_workspace, verdicts_of
 from .doctor.output import FORMAT_VERSION, render_json, render_table
-from .doctor.preflight import preflight, with_freshness
 from .components import Role, default_config_path, find_config, load_components, load_config
 from .errors import UserError
 from .logs import configure_logging, log_blocked, log_changes
@@ -82,6 +79,8 @@ def cmd_validate(args, settings) -> int:
     print(f"scheduler VM: {settings.vm_id or '(the VM tagged Name=' + settings.scheduler_node_name + ')'}")
     print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + tagged + ')'}")
     print(f"policy:       {settings.policy.value}{' (tables may be deleted)' if settings.allow_table_delete else ''}")
+    fixes = [name for name, on in (("INSTALL_AGENT", settings.install_agent), ("UPGRADE_INSTANCES", settings.upgrade_instances)) if on]
+    print(f"remediation:  {', '.join(fixes) or 'off (plan notes what INSTALL_AGENT / UPGRADE_INSTANCES would do)'}")
     print(f"endpoint:     {settings.resource_manager}")
     print("nodearrays:   " + ", ".join(f"{n}: {r.value}" for n, r in config.nodearray_roles.items()) + ", any other: nodes")
     off = f" ({len(config.switched_off)} more switched off: {', '.join(config.switched_off)})" if config.switched_off else ""
@@ -126,43 +125,48 @@ def cmd_plan(args, settings) -> int:
     return TERRAFORM_CHANGES if args.detailed_exitcode else EXIT_DRIFT
 
 
-def _verdicts(reconciler: Reconciler, planned: Pass):
-    return preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
-
-
-def _record_preflight(metrics: Metrics, reconciler: Reconciler, done: Pass) -> None:
-    """The preflight's reads come after the pass's, and its failure is not the pass's."""
+def _record_preflight(metrics: Metrics, reconciler: Reconciler, done: Pass):
+    """The preflight's reads come after the pass's, and its failure is not the pass's: the verdicts,
+    or None when they couldn't be read."""
     try:
-        metrics.record_preflight(_verdicts(reconciler, done))
+        verdicts = verdicts_of(reconciler, done)
     except UserError as exc:  # a missing permission to read extensions, say: the pass still did its work
         log.warning("preflight of the machines failed: %s", exc)
+        return None
     except AzureError as exc:
         log.warning("preflight of the machines failed: %s", describe(exc))
+        return None
+    metrics.record_preflight(verdicts)
+    return verdicts
 
 
-def _judged_by_the_workspace(reconciler: Reconciler, verdicts, now):
-    """The verdicts with what the workspace holds of each machine (2 queries); without it, when the
-    workspace can't be asked (a missing Log Analytics Reader, say), with a warning."""
-    tables_of = {
-        role.value: tuple(c.table for c in reconciler.components if role in c.roles) for role in Role
-    }
-    reader = LogsReader.from_settings(reconciler.settings, reconciler.clients.credential)
-    try:
-        fresh = freshness(reader.query, reconciler.workspace.customer_id, [c.table for c in reconciler.components], now)
-    except UserError as exc:
-        print(f"warning: the workspace was not asked, so silent machines can't be told: {exc}", file=sys.stderr)
-        return verdicts
-    if fresh.partial:
-        print(f"warning: the workspace answered in part ({'; '.join(fresh.errors)}): machines it left out are 'unknown'",
-              file=sys.stderr)
-    return with_freshness(verdicts, fresh, tables_of)
+class WorkspaceCheck:
+    """The daemon's look at the workspace, every FRESHNESS_INTERVAL seconds rather than every pass."""
+
+    def __init__(self, metrics: Metrics, reconciler: Reconciler, clock: Callable[[], float] = time.monotonic):
+        self.metrics, self.reconciler, self.clock = metrics, reconciler, clock
+        self.interval = reconciler.settings.freshness_interval
+        self.last: float | None = None
+
+    def after(self, verdicts) -> None:
+        now = self.clock()
+        if not self.interval or verdicts is None or (self.last is not None and now - self.last < self.interval):
+            return
+        self.last = now
+        judged = judged_by_workspace(self.reconciler, verdicts, datetime.now(timezone.utc))
+        if judged.warning:
+            log.warning("%s", judged.warning)
+        self.metrics.record_workspace(judged, tuple(c.table for c in self.reconciler.components))
 
 
 def cmd_doctor(args, settings) -> int:
     """Reads only, writes nothing: 0 when every machine with logs to send can and does, 4 when any can't."""
     reconciler = _reconciler(args, settings)
     now = datetime.now(timezone.utc)
-    verdicts = _judged_by_the_workspace(reconciler, _verdicts(reconciler, reconciler.plan()), now)
+    judged = judged_by_workspace(reconciler, verdicts_of(reconciler, reconciler.plan()), now)
+    if judged.warning:
+        print(f"warning: {judged.warning}", file=sys.stderr)
+    verdicts = judged.verdicts
     print(render_json(verdicts, now) if args.json else render_table(verdicts, now))
     return EXIT_OK if all(v.ok for v in verdicts) else EXIT_CANNOT_SEND
 
@@ -173,7 +177,9 @@ def cmd_run(args, settings) -> int:
     if args.once:
         try:
             done, report = _measured_pass(metrics, lambda on_result: plan_then_apply(reconciler, on_result, args.progress_every))
-            _record_preflight(metrics, reconciler, done)
+            verdicts = _record_preflight(metrics, reconciler, done)
+            if args.metrics_file:  # the only way these metrics are seen: then they are worth 2 queries
+                WorkspaceCheck(metrics, reconciler).after(verdicts)
         except KeyboardInterrupt:  # Ctrl-C while reading Azure; during the apply it stops the apply
             print("interrupted while reading Azure: nothing was changed", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -189,9 +195,11 @@ def cmd_run(args, settings) -> int:
         # Resources with our names that aren't ours leave the configuration not in effect.
         return EXIT_OK if done.result.ok and not done.plan.skipped else EXIT_FAILED
 
+    workspace = WorkspaceCheck(metrics, reconciler)
+
     def one_pass(stop) -> bool:
         done, report = _measured_pass(metrics, lambda on_result: reconciler.run_once(stop, on_result))
-        _record_preflight(metrics, reconciler, done)
+        workspace.after(_record_preflight(metrics, reconciler, done))
         log.info("%s %s", done.plan.headline(), report.line())
         log_changes(log, done.result.results)
         log_blocked(log, done.plan.skipped)

@@ -19,7 +19,8 @@ from . import __version__
 from .errors import UserError
 from .apply import APPLIED, FAILED, SKIPPED, ChangeResult
 from .plan import CREATE, DELETE, KINDS, UPDATE
-from .doctor.preflight import SETUP_CAUSES, Verdict
+from .doctor.preflight import CAUSES, SETUP_CAUSES, SILENT, Verdict
+from .doctor.workspace import Judged
 from .report import ROLES, STATES, Report
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class Metrics:
         self.resources = Gauge(f"{PREFIX}_resources", "Managed resources by kind and state after the last pass", ["kind", "state"], registry=r)
         self.nodes = Gauge(f"{PREFIX}_nodes", "Machines (Uniform instances counted each) by role, with all their DCR associations in place or not; associations only, not whether the machine sends (see machines_unable_to_send)", ["role", "covered"], registry=r)
         self.unable = Gauge(f"{PREFIX}_machines_unable_to_send", "Machines with logs to send that can't, by role and the first cause the preflight found (agent, identity, model, architecture, associations)", ["role", "cause"], registry=r)
+        self.silent = Gauge(f"{PREFIX}_machines_silent", "Machines whose agent sent no Heartbeat for 10 minutes, by role and the first cause the preflight found (silent: set up right, yet nothing arrives); from the last workspace check", ["role", "cause"], registry=r)
+        self.record_age = Gauge(f"{PREFIX}_table_last_record_age_seconds", "Seconds from the newest record in each of our tables (any machine) to the last workspace check; +Inf: none in the last day", ["table"], registry=r)
+        self.workspace_checked = Gauge(f"{PREFIX}_workspace_check_timestamp_seconds", "Unix time of the last workspace check that was answered, in full or in part (0: none yet)", registry=r)
         self.node_coverage = Histogram(f"{PREFIX}_node_coverage_seconds", "Seconds from a machine first seen without its associations to covered", buckets=DURATION_BUCKETS, registry=r)
         self.duration = Histogram(f"{PREFIX}_reconcile_duration_seconds", "Duration of reconcile passes", buckets=DURATION_BUCKETS, registry=r)
         self.passes = Counter(f"{PREFIX}_reconcile_passes", "Reconcile passes by result", ["result"], registry=r)
@@ -65,6 +69,8 @@ class Metrics:
                 self.nodes.labels(role, covered)
             for cause in SETUP_CAUSES:
                 self.unable.labels(role, cause)
+            for cause in CAUSES:
+                self.silent.labels(role, cause)
         for result in ("success", "failure"):
             self.passes.labels(result)
         self._first_seen: dict[str, float] = {}  # only the loop's thread records passes
@@ -120,6 +126,24 @@ class Metrics:
                 counts[(v.machine.role, v.cause)] = counts.get((v.machine.role, v.cause), 0) + 1
         for (role, cause), n in counts.items():
             self.unable.labels(role, cause).set(n)
+
+    def record_workspace(self, judged: Judged, tables: tuple[str, ...]) -> None:
+        """A check the workspace didn't answer changes nothing: the last answer stands (its time says
+        how old it is), rather than every machine turning silent."""
+        fresh = judged.freshness
+        if fresh is None:
+            return
+        counts = {(role, cause): 0 for role in ROLES for cause in CAUSES}
+        for v in judged.verdicts:
+            if v.seen and v.seen.silent:
+                key = (v.machine.role, v.cause or SILENT)
+                counts[key] = counts.get(key, 0) + 1
+        for (role, cause), n in counts.items():
+            self.silent.labels(role, cause).set(n)
+        for table in tables:
+            age = fresh.seconds_since_last_record(table)
+            self.record_age.labels(table).set(float("inf") if age is None else age)
+        self.workspace_checked.set(fresh.now.timestamp())
 
     def write_textfile(self, path: str) -> None:
         """node_exporter's textfile collector format (written atomically)."""

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     )
     policy: Policy = Field(Policy.UPSERT_ONLY, description="upsert-only never deletes; sync deletes what we own and no longer want")
     allow_table_delete: bool = Field(False, description="With POLICY=sync: also delete owned tables (destroys their data)")
+    install_agent: bool = Field(
+        False, description="Install the Azure Monitor Agent where the cluster's scheduler VM, scale set models or "
+        "Flexible members lack it (naming a lone user-assigned identity); shown in `plan` first"
+    )
+    upgrade_instances: bool = Field(
+        False, description="Upgrade Uniform instances that lag their scale set's model (the agent added to it)"
+    )
     adopt: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Take over resources that carry our names but not our mark: `unowned` (no mark) "
@@ -136,6 +143,12 @@ class Settings(BaseSettings):
     # The Logs query API (doctor's freshness) is not behind Resource Manager: its own URL per cloud.
     logs_endpoint: str | None = Field(None, description="Log Analytics query API URL; default: the AZURE_CLOUD's")
     _logs_endpoint = field_validator("logs_endpoint")(_checked(names.https_endpoint))
+    # `run` asks the workspace (2 queries) at most this often: a silent machine is news on a scale of
+    # minutes (SILENT_AFTER is 10), and queries of Basic tables are billed per GB scanned.
+    freshness_interval: float = Field(
+        300.0, ge=0, allow_inf_nan=False,
+        description="Seconds between the daemon's checks of the workspace for silent machines; 0: never",
+    )
 
     @property
     def logs_query_endpoint(self) -> str:

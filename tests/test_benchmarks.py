@@ -14,3 +14,14 @@ def test_quick_benchmark_prints_its_tables():
     for table in ("a) ARM calls per in-sync pass", "b) time to cover", "c) cold start", "d) daemon in sync"):
         assert table in done.stdout
     assert "failed 0" in done.stdout
+
+
+def test_quick_doctor_benchmark_prints_its_table():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.doctor", "--quick"],
+        cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| Uniform") or line.startswith("| Flexible")]
+    assert len(rows) == 4
+    assert all(row[4].strip() == "0" and row[5].strip() == "2" for row in rows), done.stdout  # no GET per machine; 2 queries

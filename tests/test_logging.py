@@ -141,3 +141,13 @@ def test_the_daemon_logs_what_is_in_its_way_every_pass(sim, daemon):  # noqa: F8
     assert all(r["level"] == "WARNING" and r["name"] == "dmesg_raw_dcr" and r["owner"] is None for r in blocked)
     assert "ADOPT=unowned" in blocked[0]["message"] and blocked[0]["withheld"] == 0
     assert sim.get(f"{rules}/dmesg_raw_dcr")["tags"] == {}  # left alone
+
+
+def test_v_prints_a_line_per_logs_query_too(sim, azure, capsys):
+    assert main(["run", "--once"]) == 0
+    sim.tick(2)
+    capsys.readouterr()
+    assert main(["doctor", "-v"]) == 0
+    queries = [line for line in capsys.readouterr().err.splitlines()
+               if re.search(r"requests: POST /v1/workspaces/[0-9a-f-]+/query 200 \d+ ms retries=0$", line)]
+    assert len(queries) == 2

@@ -24,12 +24,12 @@ def identity_of(model) -> Identity:
     return Identity("systemassigned" in kind.replace(" ", "").lower(), users)
 
 
-def _agent_of(publisher, type_, state, settings) -> Agent | None:
+def _agent_of(publisher, type_, state, settings, name="") -> Agent | None:
     if (publisher or "").lower() != AGENT_PUBLISHER.lower() or (type_ or "").lower() != AGENT_TYPE.lower():
         return None
     managed = ((settings or {}).get("authentication") or {}).get("managedIdentity") or {}
-    name, value = managed.get("identifier-name"), managed.get("identifier-value")
-    return Agent(state or "", (name, value) if name and value else None)
+    kind, value = managed.get("identifier-name"), managed.get("identifier-value")
+    return Agent(state or "", (kind, value) if kind and value else None, name or "")
 
 
 def agent_of_scale_set(scale_set) -> Agent | None:
@@ -37,7 +37,7 @@ def agent_of_scale_set(scale_set) -> Agent | None:
     profile = scale_set.properties and scale_set.properties.virtual_machine_profile
     for ext in (profile and profile.extension_profile and profile.extension_profile.extensions) or ():
         found = ext.properties and _agent_of(ext.properties.publisher, ext.properties.type, ext.properties.provisioning_state,
-                                             ext.properties.settings)
+                                             ext.properties.settings, ext.name)
         if found:
             return found
     return None
@@ -68,7 +68,7 @@ class ComputeAdapter:
                     state = (props and props.provisioning_state) or ""
                     hardware = props and props.hardware_profile
                     size = str(getattr(hardware and hardware.vm_size, "value", None) or (hardware and hardware.vm_size) or "")
-                    machines.append(Machine(vm.id, dict(vm.tags or {}), parent, state, size, identity_of(vm)))
+                    machines.append(Machine(vm.id, dict(vm.tags or {}), parent, state, size, identity_of(vm), vm.location or ""))
         return Inventory(tuple(machines), tuple(scale_sets))
 
     # --- what `doctor` reads besides the inventory: one list per VM it names (the scheduler's
@@ -80,7 +80,7 @@ class ComputeAdapter:
         with reading(f"extensions of virtual machine {name}"):
             for ext in self.client.virtual_machine_extensions.list(group, name).value or ():
                 p = ext.properties
-                found = p and _agent_of(p.publisher, p.type, p.provisioning_state, p.settings)
+                found = p and _agent_of(p.publisher, p.type, p.provisioning_state, p.settings, ext.name)
                 if found:
                     return found
         return None
@@ -110,7 +110,7 @@ class ComputeAdapter:
                     publisher, _, type_ = (ext.type or "").rpartition(".")
                     codes = [s.code or "" for s in ext.statuses or ()]
                     state = next((c.split("/", 1)[1] for c in codes if c.startswith("ProvisioningState/")), "")
-                    agent = _agent_of(publisher, type_, state.capitalize(), None)
+                    agent = _agent_of(publisher, type_, state.capitalize(), None, ext.name)
                     if agent:
                         found[key(vm.id)] = agent
         return found

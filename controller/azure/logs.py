@@ -23,6 +23,7 @@ from azure.monitor.query import LogsQueryClient, LogsQueryPartialResult
 
 from ..doctor.freshness import QueryResult
 from ..errors import UserError
+from ..logs import RequestLogPolicy
 from ..settings import Settings
 from .clients import READ_RETRIES, pooled_transport
 from .errors import describe
@@ -45,6 +46,9 @@ def logs_client(settings: Settings, credential: TokenCredential) -> LogsQueryCli
         transport=pooled_transport(2, settings.http_connect_timeout, settings.http_read_timeout),
         retry_total=QUERY_RETRIES,
         retry_read=READ_RETRIES,
+        # This client takes no per_call_policies; its hook slot, after the retry policy, logs
+        # each attempt (`-v`) as ARM requests are logged.
+        custom_hook_policy=RequestLogPolicy(),
     )
 
 

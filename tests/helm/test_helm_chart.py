@@ -163,6 +163,8 @@ def _every_setting() -> dict:
         "clusterResourceGroups": ["cc", "cc2"],
         "policy": "sync",
         "allowTableDelete": False,
+        "installAgent": True,
+        "upgradeInstances": False,
         "adopt": ["unowned", "cluster:old"],
         "tablePlan": "Basic",
         "tableRetentionDays": 30,  # Basic tables: fixed at 30 days
@@ -185,6 +187,7 @@ def _every_setting() -> dict:
         "armDeleteBurst": 100,
         "armDeletesPerSecond": 2.5,
         "logsEndpoint": "https://api.loganalytics.us",
+        "freshnessInterval": 600,
     }
 
 

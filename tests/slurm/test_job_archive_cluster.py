@@ -724,7 +724,8 @@ def test_the_clusters_lines_through_the_parsed_tables_transforms(cluster, jobs, 
         with capsys.disabled():
             print("\n%s (%s layout)" % (figures.line(), c.layout))
         figures.assert_targets()
-        assert any(r["Level"] == "debug" for r in rows) and any(r["Process"] == "slurmstepd" for r in rows)
+        assert any(r["Level"] == "debug" for r in rows)  # SlurmctldDebug/SlurmdDebug=debug
+    assert any(r["Process"] == "slurmstepd" and r["StepId"] == "batch" for r in rows)  # slurmd.log's [id.batch] lines
     comp = components["slurmjobs"]
     total = None
     for f in sorted(p for p in c.archive.rglob("*") if p.is_file()):
