@@ -68,6 +68,11 @@ class Flow:
         return self.transform.strip() in ("", "source")
 
 
+def _computer(machine: dict[str, Any]) -> str:
+    """The host name the agent reports: the OS's computer name, else the resource's name."""
+    return ((machine.get("properties") or {}).get("osProfile") or {}).get("computerName") or machine["name"]
+
+
 def directory_wildcard(pattern: str) -> bool:
     """A ``*`` or ``?`` before the last ``/``: the agent collects nothing from such a pattern."""
     directory = pattern.replace("\\", "/").rpartition("/")[0]
@@ -189,7 +194,7 @@ class LogsMixin:
         """The workspaces (customerIds) the machine's agent heartbeats to, and the data flows of
         its DCRs' file sources."""
         workspaces: set[str] = set()
-        files: list[Flow] = []
+        flows: list[Flow] = []
         for rule in self._rules_of(machine):
             props = rule.get("properties") or {}
             destinations = {}
@@ -208,13 +213,13 @@ class LogsMixin:
                         continue
                     declared = ((props.get("streamDeclarations") or {}).get(streams[0]) or {}).get("columns") or []
                     columns = tuple((c["name"], c["type"]) for c in declared)
-                    files += [Flow(destinations[dest], out[len("Custom-"):], patterns, flow.get("transformKql") or "source",
+                    flows += [Flow(destinations[dest], out[len("Custom-"):], patterns, flow.get("transformKql") or "source",
                                    columns, record_start)
                               for dest in flow.get("destinations") or [] if dest in destinations]
-        return workspaces, files
+        return workspaces, flows
 
-    def _send(self, machine: dict[str, Any], workspaces: set[str], files: list[tuple[str, str, str]], at) -> int:
-        computer = ((machine.get("properties") or {}).get("osProfile") or {}).get("computerName") or machine["name"]
+    def _send(self, machine: dict[str, Any], workspaces: set[str], flows: list[Flow], at) -> int:
+        computer = _computer(machine)
         resource_id = machine["id"].lower()
         for customer in workspaces:
             self._log_rows.setdefault((customer, "heartbeat"), []).append({
@@ -223,7 +228,7 @@ class LogsMixin:
         sent = len(workspaces)
         # A file no test wrote: one made-up line a minute per pattern, into the raw flows only
         # (running a transform takes the engine a fraction of a second: real lines only).
-        for flow in files:
+        for flow in flows:
             if not flow.passes_through or not self._table_exists(flow):
                 continue
             for path in (p.replace("*", "sim") for p in flow.patterns):
@@ -245,7 +250,7 @@ class LogsMixin:
         resource_of: dict[str, str] = {}
         for machine, flows in collecting:
             written = self._written.pop(machine["id"].lower(), {})
-            computer = ((machine.get("properties") or {}).get("osProfile") or {}).get("computerName") or machine["name"]
+            computer = _computer(machine)
             resource_of[computer] = machine["id"].lower()
             for path, lines in written.items():
                 for flow in flows:
