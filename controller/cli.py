@@ -1,4 +1,4 @@
-"""slurm-log-controller: validate | render | plan | run | doctor | demo."""
+"""slurm-log-controller: validate | render | plan | run | doctor | mcp | demo."""
 
 from __future__ import annotations
 
@@ -222,6 +222,14 @@ def cmd_run(args, settings) -> int:
             server.stop()
 
 
+def cmd_mcp(args, settings) -> int:
+    """Serves until interrupted; reads only. The SDK is imported here, so other commands don't load it."""
+    from .mcp.run import serve
+
+    serve(settings, args.config, args.transport)
+    return EXIT_OK
+
+
 def cmd_demo(args, settings=None) -> int:
     """The demo makes its own settings: main reads none for it (a broken .env must not break it)."""
     from .demo import run_demo
@@ -277,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("doctor", cmd_doctor, "read Azure, say per machine whether it can send its logs and the fix; "
                 "exit 0 all can, 4 any can't")
     p.add_argument("--json", action="store_true", help=f"machine-readable verdicts (format_version {FORMAT_VERSION})")
+    p = command("mcp", cmd_mcp, "serve the logs to LLM agents (Model Context Protocol), read-only, until interrupted")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio",
+                   help="stdio (default): for a client that starts the server; http: Streamable HTTP on "
+                   "MCP_ADDRESS:MCP_PORT/mcp, with Entra ID tokens (MCP_AUTH)")
     p = command("demo", cmd_demo, "a full reconcile against the built-in Azure simulator: no Azure account needed", reads_settings=False)
     p.add_argument("--nodes", type=_at_least(1), default=4, help="nodes per nodearray in the simulated cluster (at least 1)")
     return parser
