@@ -43,8 +43,9 @@ def _union(tables: list[str]) -> str:
 
 
 def job_query(tables: list[str]) -> str:
-    """Every line of the job (its JobId in any parsed table), and the lines without a job of the
-    nodes slurmctld allocated to it while it ran. Nodes: slurmctld's NodeList when it names them
+    """Every line of the job (its JobId in any parsed table; for an array task, whose archive files
+    carry no JobId, the ArrayJobId and ArrayTaskId slurmctld gives it), and the lines without a job
+    of the nodes slurmctld allocated to it while it ran. Nodes: slurmctld's NodeList when it names them
     one by one (`ccw-hpc-1,ccw-hpc-2`), and any machine whose slurmd, slurmstepd or kernel lines
     carry the job's id; a bracketed hostlist (`ccw-hpc-[1-4]`) is not expanded."""
     return f"""let _ctld = materialize(slurmctld_CL | where JobId == jobId);
@@ -52,9 +53,11 @@ let _nodelist = split(tolower(toscalar(_ctld | extend L = extract(@"NodeList=([^
 let _allocated = toscalar(_ctld | where Message contains "NodeList=" and Message !contains "NodeList=(null)" | summarize min(TimeGenerated));
 let _start = coalesce(_allocated, toscalar(_ctld | summarize min(TimeGenerated)));
 let _end = toscalar(_ctld | summarize max(TimeGenerated));
+let _arrayJob = toscalar(_ctld | where isnotnull(ArrayJobId) | summarize take_any(ArrayJobId));
+let _arrayTask = toscalar(_ctld | where isnotnull(ArrayTaskId) | summarize take_any(ArrayTaskId));
 let _nodes = {_union(tables)} | where JobId == jobId and Process in ("slurmd", "slurmstepd", "kernel") | distinct Computer;
 {_union(tables)}
-| where JobId == jobId or (isnull(JobId) and TimeGenerated between ((_start - {SLACK}) .. (_end + {SLACK})) and (Computer in (_nodes) or array_index_of(_nodelist, tolower(Computer)) >= 0))
+| where JobId == jobId or (isnull(JobId) and ArrayJobId == _arrayJob and ArrayTaskId == _arrayTask) or (isnull(JobId) and TimeGenerated between ((_start - {SLACK}) .. (_end + {SLACK})) and (Computer in (_nodes) or array_index_of(_nodelist, tolower(Computer)) >= 0))
 | project {COLUMNS}
 | sort by TimeGenerated asc"""
 

@@ -18,9 +18,10 @@ FilePath (the file's path). Every file becomes one row per line, as AMA's `logFi
   Ubuntu 22.04-style host (`RSYSLOG_TraditionalFileFormat`: `Sep  8 21:11:35`).
 
 Beside them, the parsed tables `slurmctld_CL`, `slurmd_CL`, `syslog_CL` and `slurmjobs_CL` hold the
-same lines in the parsed tables' columns (`tests/kql/parsed_rows.py`), and a query may call the
-workspace functions of `controller/functions.py`, put in as the simulator does
-(`controller/simulator/kql_functions.py`).
+same lines as each component's DCR transform (`controller/transforms.py`) makes them, run by the
+engine the simulated agent runs it with (`controller/simulator/logs_engine.py`'s `run_transform`),
+and a query may call the workspace functions of `controller/functions.py`, put in as the
+simulator does (`controller/simulator/kql_functions.py`).
 
 The engine is duckdb-kql (KQL translated to DuckDB SQL). It refuses one valid KQL construct that
 two seed queries use: a `parse` pattern that starts with a column (`parse RawData with EnvVar "="
@@ -38,8 +39,9 @@ import re
 
 from controller.components import load_components
 from controller.functions import desired_functions
+from controller.resources import STREAM_COLUMNS
 from controller.simulator.kql_functions import Function, expand, parse_parameters
-from tests.kql import parsed_rows
+from controller.simulator.logs_engine import run_transform
 from tests.support import unavailable
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -459,20 +461,17 @@ def build(layout="flat", now=None):
     return ws
 
 
-_DUCKDB = {"dateTime": "TIMESTAMP", "string": "VARCHAR", "long": "BIGINT"}
+_DUCKDB = {"datetime": "TIMESTAMP", "string": "VARCHAR", "long": "BIGINT", "real": "DOUBLE"}
 
 
 def _add_parsed_tables(con, raw):
-    """`<pattern>_CL` beside each `<pattern>_raw_CL`: the same lines, parsed."""
-    parsers = {
-        "slurmctld": lambda t, line, computer, path: parsed_rows.slurm(line, computer, path, "slurmctld", None),
-        "slurmd": lambda t, line, computer, path: parsed_rows.slurm(line, computer, path, "slurmd", None),
-        "syslog": lambda t, line, computer, path: parsed_rows.syslog(line, computer, path, t),
-        "slurmjobs": lambda t, line, computer, path: parsed_rows.archive(line, computer, path, t),
-    }
+    """`<pattern>_CL` beside each `<pattern>_raw_CL`: its rows through the component's transform.
+    The workspace's times are naive UTC; the engine's are UTC-aware."""
+    components = {c.pattern: c for c in load_components()}
     for pattern, rows in raw.items():
-        columns = parsed_rows.ARCHIVE_COLUMNS if pattern == "slurmjobs" else parsed_rows.COLUMNS
+        utc = [(t.replace(tzinfo=dt.timezone.utc), *rest) for t, *rest in rows]
+        columns, parsed = run_transform(components[pattern].transform_kql, STREAM_COLUMNS, utc)
         con.execute('CREATE TABLE "%s_CL" (%s)' % (pattern, ", ".join('"%s" %s' % (n, _DUCKDB[t]) for n, t in columns)))
-        parsed = [parsers[pattern](*r) for r in rows]
         con.executemany('INSERT INTO "%s_CL" VALUES (%s)' % (pattern, ", ".join("?" * len(columns))),
-                        [tuple(p[n] for n, _ in columns) for p in parsed])
+                        [tuple(v.astimezone(dt.timezone.utc).replace(tzinfo=None) if isinstance(v, dt.datetime) else v
+                               for v in r) for r in parsed])
