@@ -1,7 +1,7 @@
 """Workspace functions (saved searches with a functionAlias): planned like every other resource,
 written by `run --once` to the simulator with the real SDK, and called through the real
-azure-monitor-query client on a workspace filled with rows in the parsed tables' columns, made
-from the real Slurm lines in tests/kql/data (their real job ids)."""
+azure-monitor-query client on a workspace whose parsed tables the simulated agent filled through
+the DCRs' transforms from the real Slurm lines in tests/kql/data (their real job ids)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from controller.desired import Target, desired_state
 from controller.plan import ObservedState, PlanPolicy, plan_changes
 from controller.resources import Cluster
 from controller.settings import Policy
-from tests.kql import parsed_rows
+from tests.kql.workspace import archive_files, load_archive_module
 from tests.support import RG, SUB
 
 DATA = __import__("pathlib").Path(__file__).resolve().parent / "kql" / "data"
@@ -200,35 +200,56 @@ def test_an_edit_between_our_read_and_our_write_is_not_overwritten(sim, azure, c
 # --------------------------------------------------------------------------- calling them
 
 T0 = dt.datetime(2026, 11, 25, 7, 39, 24, tzinfo=dt.timezone.utc)
+JOB3 = dt.datetime(2026, 11, 25, 7, 39, 27, 300000, tzinfo=dt.timezone.utc)  # while job 3 ran
+CTLD, SLURMD, DMESG, SYSLOG = ("/var/log/slurmctld/slurmctld.log", "/var/log/slurmd/slurmd.log", "/var/log/dmesg",
+                               "/var/log/syslog")
+
+
+def syslog_line(at, host, text):
+    return f"{at.isoformat(timespec='microseconds')} {host} {text}"
+
+
+def archived_files(job, user, node, files, array=None):
+    """{path: lines} of a job's files as the job archive program names and writes them."""
+    sja = load_archive_module()
+    spec = dict(user=user, job=job, node=node, files=files, **({"array": array} if array else {}))
+    return {path: content.decode().splitlines() for path, content in archive_files(sja, spec, "flat").items()}
 
 
 @pytest.fixture
-def workspace(sim, azure, monkeypatch):
-    """`run --once` made the functions; the parsed tables hold the real slurmctld and slurmd lines
-    (one node, `localhost`, jobs 1-12), a kernel OOM kill of job 3's cgroup and syslog lines."""
+def nodes(sim):
+    """(machine id, host name) of every node: the host name is what the agent reports as Computer."""
+    ids = [m for vmss in sim.cluster.vmss_ids.values() for m in sim.vmss_members(vmss)]
+    return [(m, sim.get(m)["properties"]["osProfile"]["computerName"]) for m in ids]
+
+
+@pytest.fixture
+def workspace(sim, azure, monkeypatch, nodes):
+    """`run --once` made the functions and tables; the simulated agent collected the real slurmctld
+    and slurmd lines (jobs 1-12; slurmd on the first node, which Slurm knew as `localhost`), the
+    archived files of job 3 and of array task 8_1 (job 11), a kernel OOM kill of job 3's cgroup,
+    and syslog lines, each file on a machine whose role collects it, through the DCRs' transforms."""
     monkeypatch.setenv("LOGS_ENDPOINT", azure.endpoint)
     assert main(["run", "--once"]) == 0
-    for table in ("slurmctld_CL", "slurmd_CL", "dmesg_CL", "syslog_CL"):
-        sim.add_table(WS, table, parsed_rows.COLUMNS)
-    ctld = [parsed_rows.slurm(l, "ccw-scheduler", "/var/log/slurmctld/slurmctld.log", "slurmctld")
-            for l in (DATA / "slurmctld.log").read_text().splitlines()]
-    slurmd = [parsed_rows.slurm(l, "localhost", "/var/log/slurmd/slurmd.log", "slurmd")
-              for l in (DATA / "slurmd.log").read_text().splitlines()]
-    job3 = dt.datetime(2026, 11, 25, 7, 39, 27, 300000, tzinfo=dt.timezone.utc)
-    dmesg, kernel = "/var/log/dmesg", "kernel"
-    dmesg = [
-        parsed_rows.row(job3, "localhost", dmesg, "Memory cgroup out of memory: Killed process 4242 (python) "
-                        "total-vm:9000kB, anon-rss:8000kB, file-rss:0kB, shmem-rss:0kB, UID:1002 pgtables:40kB "
-                        "oom_score_adj:0", kernel, level="error"),
-        parsed_rows.row(job3, "localhost", dmesg, "oom-kill:constraint=CONSTRAINT_MEMCG,task_memcg=/slurm/uid_1002/"
-                        "job_3/step_batch/task_0,task=python,pid=4242,uid=1002", kernel, job=3),
-        parsed_rows.row(job3, "ccw-hpc-9", dmesg, "NVRM: Xid (PCI:0000:00:05): 79, GPU has fallen off the bus.", kernel),
-        parsed_rows.row(job3 + dt.timedelta(minutes=20), "localhost", dmesg, "EXT4-fs (sdb1): mounted filesystem", kernel),
-    ]
-    syslog = [parsed_rows.row(job3, "localhost", "/var/log/syslog", "Started session-12.scope - Session 12 of User alice.",
-                              "systemd")]
-    for table, rows in (("slurmctld_CL", ctld), ("slurmd_CL", slurmd), ("dmesg_CL", dmesg), ("syslog_CL", syslog)):
-        sim.add_log_rows(WS, table, rows)
+    (node, host), (other, _) = nodes[:2]
+    scheduler = sim.cluster.scheduler_vm_id
+    sim.clock = lambda: JOB3  # dmesg's stamps are since boot: its rows take the time the agent read them
+    sim.append_lines(scheduler, CTLD, (DATA / "slurmctld.log").read_text().splitlines())
+    sim.append_lines(node, SLURMD, (DATA / "slurmd.log").read_text().splitlines())
+    for path, lines in {**archived_files("3", "alice", host, {".out": "epoch 1\n", ".err": "MemoryError\n"}),
+                        **archived_files("11", "alice", host, {".out": "task 1\n"}, array=("8", "1"))}.items():
+        sim.append_lines(scheduler, path, lines)
+    sim.append_lines(node, DMESG, [
+        "[ 8123.456789] Memory cgroup out of memory: Killed process 4242 (python) total-vm:9000kB, anon-rss:8000kB, "
+        "file-rss:0kB, shmem-rss:0kB, UID:1002 pgtables:40kB oom_score_adj:0",
+        "[ 8123.456801] oom-kill:constraint=CONSTRAINT_MEMCG,task_memcg=/slurm/uid_1002/job_3/step_batch/task_0,"
+        "task=python,pid=4242,uid=1002"])
+    sim.append_lines(other, DMESG, ["[ 8123.5] NVRM: Xid (PCI:0000:00:05): 79, GPU has fallen off the bus."])
+    sim.append_lines(node, SYSLOG, [syslog_line(JOB3, host, "systemd[1]: Started session-12.scope - Session 12 of User alice.")])
+    sim.tick()
+    sim.clock = lambda: JOB3 + dt.timedelta(minutes=20)
+    sim.append_lines(node, DMESG, ["[ 9323.0] EXT4-fs (sdb1): mounted filesystem"])
+    sim.tick()
     from azure.monitor.query import LogsQueryClient
 
     client = LogsQueryClient(DefaultAzureCredential(), endpoint=azure.endpoint + "/v1")
@@ -249,41 +270,53 @@ def test_slurm_job_is_the_jobs_lines_and_its_nodes_lines_in_its_window(workspace
     assert "_job_complete: JobId=3 WEXITSTATUS 3" in messages
     assert "Launching batch job 3 for UID 1002" in messages and "done with job" in messages
     assert any("task_memcg=/slurm/uid_1002/job_3/" in m for m in messages)  # the kernel's, by its cgroup
-    assert any("Killed process 4242" in m for m in messages)  # localhost's kernel while job 3 ran
+    assert any("Killed process 4242" in m for m in messages)  # its node's kernel while job 3 ran
     assert "Started session-12.scope - Session 12 of User alice." in messages
+    assert [(r["Message"], r["FilePath"].rsplit(".", 1)[1]) for r in rows if r["SourceTable"] == "slurmjobs_CL"
+            and r["FilePath"].endswith((".out", ".err"))] == [("MemoryError", "err"), ("epoch 1", "out")]
     # not another job's lines, not another node's, not the node's outside the window
     assert all(r["JobId"] in (3, None) for r in rows)
     assert not [m for m in messages if re.search(r"JobId=(?!3\b)\d|batch job (?!3\b)\d", m)]
-    assert not [m for m in messages if "Xid" in m or "EXT4" in m]
+    assert not [m for m in messages if "Xid" in m or "EXT4" in m or m == "task 1"]
     assert [r["TimeGenerated"] for r in rows] == sorted(r["TimeGenerated"] for r in rows)
-    # an array task by its own id: JobId=8_1(11) is job 11
-    assert {r["Message"] for r in workspace("SlurmJob(11) | where SourceTable == 'slurmctld_CL'")} == {
-        "sched: Allocate JobId=8_1(11) NodeList=localhost #CPUs=1 Partition=debug",
-        "_job_complete: JobId=8_1(11) WEXITSTATUS 0", "_job_complete: JobId=8_1(11) done"}
     assert workspace("SlurmJob(999)") == []
 
 
-def test_slurm_job_takes_the_nodes_slurmctld_allocated(workspace, sim):
+def test_an_array_task_is_called_by_its_own_id_and_has_its_archive_files(workspace):
+    """slurmctld's JobId=8_1(11) is job 11; its archive files, job_8_1.*, carry no JobId of their own."""
+    rows = workspace("SlurmJob(11)")
+    assert {r["Message"] for r in rows if r["SourceTable"] == "slurmctld_CL"} == {
+        "sched: Allocate JobId=8_1(11) NodeList=localhost #CPUs=1 Partition=debug",
+        "_job_complete: JobId=8_1(11) WEXITSTATUS 0", "_job_complete: JobId=8_1(11) done"}
+    archived = [r for r in rows if r["SourceTable"] == "slurmjobs_CL"]
+    assert {r["FilePath"].rsplit("/", 1)[1] for r in archived} == {"job_8_1.alice.env", "job_8_1.alice.out"}
+    assert "task 1" in [r["Message"] for r in archived] and {r["JobId"] for r in archived} == {None}
+    assert not [r for r in workspace("SlurmJob(8)") if r["SourceTable"] == "slurmjobs_CL"]  # the array job isn't task 1
+
+
+def test_slurm_job_takes_the_nodes_slurmctld_allocated(workspace, sim, nodes):
     """A job whose nodes wrote no line with its id: slurmctld's NodeList names them."""
-    ctld, syslog = "/var/log/slurmctld/slurmctld.log", "/var/log/syslog"
-    lines = ["[2026-11-25T07:40:00.000] sched: Allocate JobId=50 NodeList=ccw-hpc-7,CCW-HPC-8 #CPUs=2 Partition=hpc",
-             "[2026-11-25T07:45:00.000] _job_complete: JobId=50 WEXITSTATUS 0", "[2026-11-25T07:45:00.000] _job_complete: JobId=50 done"]
-    sim.add_log_rows(WS, "slurmctld_CL", [parsed_rows.slurm(l, "ccw-scheduler", ctld, "slurmctld") for l in lines])
+    (seventh, h7), (eighth, h8), (ninth, h9) = nodes[2:5]
+    sim.append_lines(sim.cluster.scheduler_vm_id, CTLD, [
+        f"[2026-11-25T07:40:00.000] sched: Allocate JobId=50 NodeList={h7},{h8.upper()} #CPUs=2 Partition=hpc",
+        "[2026-11-25T07:45:00.000] _job_complete: JobId=50 WEXITSTATUS 0", "[2026-11-25T07:45:00.000] _job_complete: JobId=50 done"])
     at = dt.datetime(2026, 11, 25, 7, 42, tzinfo=dt.timezone.utc)
-    sim.add_log_rows(WS, "syslog_CL", [parsed_rows.row(at, node, syslog, f"heartbeat of {node}", "cron") for node in
-                                 ("ccw-hpc-7", "ccw-hpc-8", "ccw-hpc-9")])
+    for machine, host in ((seventh, h7), (eighth, h8), (ninth, h9)):
+        sim.append_lines(machine, SYSLOG, [syslog_line(at, host, f"cron[99]: heartbeat of {host}")])
+    sim.tick()
     rows = workspace("SlurmJob(50) | where SourceTable == 'syslog_CL'")
-    assert [r["Message"] for r in rows] == ["heartbeat of ccw-hpc-7", "heartbeat of ccw-hpc-8"]
+    assert [r["Message"] for r in rows] == [f"heartbeat of {h7}", f"heartbeat of {h8}"]
 
 
-def test_slurm_node_is_one_machines_lines_in_a_window(workspace):
-    rows = workspace("SlurmNode('LOCALHOST', datetime(2026-11-25 07:39:27.5), datetime(2026-11-25 07:39:27.7))")
-    assert rows and {r["Computer"] for r in rows} == {"localhost"}
+def test_slurm_node_is_one_machines_lines_in_a_window(workspace, nodes):
+    (_, host), (_, other) = nodes[:2]
+    rows = workspace(f"SlurmNode('{host.upper()}', datetime(2026-11-25 07:39:27.5), datetime(2026-11-25 07:39:27.7))")
+    assert rows and {r["Computer"] for r in rows} == {host}
     assert [r["Message"] for r in rows] == ["Launching batch job 7 for UID 1002", "Launching batch job 11 for UID 1002",
                                             "done with job", "done with job", "launch task StepId=10.0 request from "
                                             "UID:1002 GID:1002 HOST:127.0.0.1 PORT:59184", "Launching batch job 9 for UID 1002",
                                             "done with job"]
-    errors = workspace("SlurmNode('ccw-hpc-9', datetime(2026-11-25), datetime(2026-11-26)) | where Process == 'kernel'")
+    errors = workspace(f"SlurmNode('{other}', datetime(2026-11-25), datetime(2026-11-26)) | where Process == 'kernel'")
     assert [r["Message"][:9] for r in errors] == ["NVRM: Xid"]
 
 
