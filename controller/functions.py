@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .components import Component
 from .resources import TOOL, SavedSearch, ownership_tags
+from .transforms import ARRAY_COLUMNS
 
 CATEGORY = "Slurm"
 COLUMNS = "TimeGenerated, SourceTable, Computer, Process, Level, JobId, StepId, Message, FilePath"
@@ -42,22 +43,25 @@ def _union(tables: list[str]) -> str:
     return f"union withsource=SourceTable isfuzzy=true {', '.join(tables)}"
 
 
-def job_query(tables: list[str]) -> str:
+def job_query(tables: list[str], array_ids: bool = True) -> str:
     """Every line of the job (its JobId in any parsed table; for an array task, whose archive files
     carry no JobId, the ArrayJobId and ArrayTaskId slurmctld gives it), and the lines without a job
     of the nodes slurmctld allocated to it while it ran. Nodes: slurmctld's NodeList when it names them
     one by one (`ccw-hpc-1,ccw-hpc-2`), and any machine whose slurmd, slurmstepd or kernel lines
-    carry the job's id; a bracketed hostlist (`ccw-hpc-[1-4]`) is not expanded."""
+    carry the job's id; a bracketed hostlist (`ccw-hpc-[1-4]`) is not expanded. `array_ids`: whether
+    slurmctld's table has ArrayJobId and ArrayTaskId (only its `slurm` format has them)."""
+    array_lets = """let _arrayJob = toscalar(_ctld | where isnotnull(ArrayJobId) | summarize take_any(ArrayJobId));
+let _arrayTask = toscalar(_ctld | where isnotnull(ArrayTaskId) | summarize take_any(ArrayTaskId));
+""" if array_ids else ""
+    array_match = " or (isnull(JobId) and ArrayJobId == _arrayJob and ArrayTaskId == _arrayTask)" if array_ids else ""
     return f"""let _ctld = materialize(slurmctld_CL | where JobId == jobId);
 let _nodelist = split(tolower(toscalar(_ctld | extend L = extract(@"NodeList=([^ ]+)", 1, Message) | where isnotempty(L) and L != "(null)" | summarize take_any(L))), ",");
 let _allocated = toscalar(_ctld | where Message contains "NodeList=" and Message !contains "NodeList=(null)" | summarize min(TimeGenerated));
 let _start = coalesce(_allocated, toscalar(_ctld | summarize min(TimeGenerated)));
 let _end = toscalar(_ctld | summarize max(TimeGenerated));
-let _arrayJob = toscalar(_ctld | where isnotnull(ArrayJobId) | summarize take_any(ArrayJobId));
-let _arrayTask = toscalar(_ctld | where isnotnull(ArrayTaskId) | summarize take_any(ArrayTaskId));
-let _nodes = {_union(tables)} | where JobId == jobId and Process in ("slurmd", "slurmstepd", "kernel") | distinct Computer;
+{array_lets}let _nodes = {_union(tables)} | where JobId == jobId and Process in ("slurmd", "slurmstepd", "kernel") | distinct Computer;
 {_union(tables)}
-| where JobId == jobId or (isnull(JobId) and ArrayJobId == _arrayJob and ArrayTaskId == _arrayTask) or (isnull(JobId) and TimeGenerated between ((_start - {SLACK}) .. (_end + {SLACK})) and (Computer in (_nodes) or array_index_of(_nodelist, tolower(Computer)) >= 0))
+| where JobId == jobId{array_match} or (isnull(JobId) and TimeGenerated between ((_start - {SLACK}) .. (_end + {SLACK})) and (Computer in (_nodes) or array_index_of(_nodelist, tolower(Computer)) >= 0))
 | project {COLUMNS}
 | sort by TimeGenerated asc"""
 
@@ -103,7 +107,8 @@ def desired_functions(components: tuple[Component, ...], workspace_id: str, clus
     """The functions the enabled components allow: those over slurmctld need its table."""
     patterns = {c.pattern for c in components}
     tables = [parsed_table(c) for c in components]
-    queries = {SLURM_JOB: job_query(tables), SLURM_NODE: node_query(tables), SLURM_FAILED_JOBS: failed_jobs_query()}
+    array_ids = any(c.pattern == SLURM_JOB.needs and set(ARRAY_COLUMNS) <= set(c.log_format.columns) for c in components)
+    queries = {SLURM_JOB: job_query(tables, array_ids), SLURM_NODE: node_query(tables), SLURM_FAILED_JOBS: failed_jobs_query()}
     return tuple(
         SavedSearch(
             workspace_id=workspace_id,

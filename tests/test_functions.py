@@ -21,6 +21,7 @@ from controller.desired import Target, desired_state
 from controller.plan import ObservedState, PlanPolicy, plan_changes
 from controller.resources import Cluster
 from controller.settings import Policy
+from controller.transforms import LogFormat
 from tests.kql.workspace import archive_files, load_archive_module
 from tests.support import RG, SUB
 
@@ -56,6 +57,11 @@ def test_three_functions_over_the_enabled_components_parsed_tables():
     assert [f.function_alias for f in desired(tuple(no_ctld)).functions] == ["SlurmNode"]
     no_dmesg = tuple(c for c in load_components() if c.pattern != "dmesg")
     assert "dmesg_CL" not in function_of(desired(no_dmesg), "SlurmNode").query
+    # an array task's archive files are found by slurmctld's array ids, which only its slurm format has
+    assert "ArrayTaskId == _arrayTask" in job
+    plain_ctld = tuple(dataclasses.replace(c, log_format=LogFormat.PLAIN) if c.pattern == "slurmctld" else c
+                       for c in load_components())
+    assert "Array" not in function_of(desired(plain_ctld), "SlurmJob").query
 
 
 def test_functions_are_created_then_in_sync():
