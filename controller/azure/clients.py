@@ -14,6 +14,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.loganalytics import LogAnalyticsManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 from urllib3.util.retry import Retry
 
 from ..logs import RequestLogPolicy
@@ -33,12 +34,22 @@ def default_credential(settings: Settings) -> TokenCredential:
     )
 
 
+class _BearerOnly(AuthBase):
+    """azure-core's policy sets each request's bearer token. Without an auth of its own, requests
+    looks up ~/.netrc on every request (two file lookups), and an entry there (a `default` one
+    matches every host) would replace the token."""
+
+    def __call__(self, request):
+        return request
+
+
 def pooled_transport(connections: int, connect_timeout: float, read_timeout: float) -> RequestsTransport:
     """azure-core's own session keeps 10 connections per host: past that, every concurrent request
     opens (and TLS-handshakes) a connection it then throws away. One session, sized for our
     concurrency, shared by the three clients. azure-core waits 300 s by default for a connection
     and for each read: one hung response would stall a pass for minutes."""
     session = requests.Session()
+    session.auth = _BearerOnly()
     adapter = HTTPAdapter(
         pool_maxsize=connections,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),  # azure-core retries
