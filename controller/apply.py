@@ -15,6 +15,7 @@ from azure.core.exceptions import HttpResponseError
 
 from .azure.errors import describe, missing_permission
 from .plan import CREATE, DELETE, UPDATE, Change, Plan
+from .remediation import InstanceUpgrade
 from .resources import Association, DataCollectionRule, key
 
 APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
@@ -24,6 +25,9 @@ PHASES = (
     ("table", (CREATE, UPDATE)),
     ("dcr", (CREATE, UPDATE)),
     ("association", (CREATE, UPDATE)),
+    # Remediation (never deletes): the agent on a scale set's model before its instances' upgrade.
+    ("agent", (CREATE, UPDATE)),
+    ("upgrade", (UPDATE,)),
     ("association", (DELETE,)),
     ("dcr", (DELETE,)),
     ("table", (DELETE,)),
@@ -76,6 +80,8 @@ def _depends_on(change: Change) -> str | None:
         return key(f"{resource.workspace_id}/tables/{table}")
     if isinstance(resource, Association):
         return key(resource.rule_id)
+    if isinstance(resource, InstanceUpgrade) and resource.after:
+        return key(resource.after)
     return None
 
 
@@ -83,7 +89,7 @@ def _outcome_of_error(change: Change, exc: HttpResponseError) -> tuple[str, str]
     """Races are normal while a cluster scales: they are not failures."""
     if exc.status_code == 404 and change.action == DELETE:
         return APPLIED, "already gone"
-    if exc.status_code == 404 and isinstance(change.resource, Association):
+    if exc.status_code == 404 and isinstance(change.resource, (Association, InstanceUpgrade)):
         return SKIPPED, "its machine is gone (scaled in before we got to it)"
     if exc.status_code == 409:
         return SKIPPED, f"conflict ({describe(exc)}); retried next pass"
@@ -101,7 +107,8 @@ def apply_plan(
 ) -> ApplyResult:
     """`stop` set (SIGTERM): changes in flight finish, the rest are skipped. `on_result` hears
     each change as it ends (metrics, liveness)."""
-    by_kind = {"table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations}
+    by_kind = {"table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations,
+               "agent": adapters.agents, "upgrade": adapters.upgrades}
     broken: set[str] = set()  # ids whose change failed: what depends on them is skipped
     results: list[ChangeResult] = []
 

@@ -17,12 +17,8 @@ from azure.core.exceptions import AzureError
 from . import __version__
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
-from .azure.logs import LogsReader
-from .doctor.freshness import DEFAULT_LOOKBACK
-from .doctor.machines import machine_facts
+from .doctor.checkup import judged_by_workspace, verdicts_of
 from .doctor.output import FORMAT_VERSION, render_json, render_table
-from .doctor.preflight import preflight
-from .doctor.workspace import Judged, judged_by_the_workspace
 from .components import Role, default_config_path, find_config, load_components, load_config
 from .errors import UserError
 from .logs import configure_logging, log_blocked, log_changes
@@ -87,6 +83,8 @@ def cmd_validate(args, settings) -> int:
     print(f"scheduler VM: {settings.vm_id or '(the VM tagged Name=' + settings.scheduler_node_name + ')'}")
     print(f"compute VMSS: {', '.join(settings.compute_vmss_ids) or '(tagged ClusterName=' + tagged + ')'}")
     print(f"policy:       {settings.policy.value}{' (tables may be deleted)' if settings.allow_table_delete else ''}")
+    fixes = [name for name, on in (("INSTALL_AGENT", settings.install_agent), ("UPGRADE_INSTANCES", settings.upgrade_instances)) if on]
+    print(f"remediation:  {', '.join(fixes) or 'off (plan notes what INSTALL_AGENT / UPGRADE_INSTANCES would do)'}")
     print(f"endpoint:     {settings.resource_manager}")
     print("nodearrays:   " + ", ".join(f"{n}: {r.value}" for n, r in config.nodearray_roles.items()) + ", any other: nodes")
     off = f" ({len(config.switched_off)} more switched off: {', '.join(config.switched_off)})" if config.switched_off else ""
@@ -131,15 +129,11 @@ def cmd_plan(args, settings) -> int:
     return TERRAFORM_CHANGES if args.detailed_exitcode else EXIT_DRIFT
 
 
-def _verdicts(reconciler: Reconciler, planned: Pass):
-    return preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
-
-
 def _record_preflight(metrics: Metrics, reconciler: Reconciler, done: Pass):
     """The preflight's reads come after the pass's, and its failure is not the pass's: the verdicts,
     or None when they couldn't be read."""
     try:
-        verdicts = _verdicts(reconciler, done)
+        verdicts = verdicts_of(reconciler, done)
     except UserError as exc:  # a missing permission to read extensions, say: the pass still did its work
         log.warning("preflight of the machines failed: %s", exc)
         return None
@@ -163,23 +157,17 @@ class WorkspaceCheck:
         if not self.interval or verdicts is None or (self.last is not None and now - self.last < self.interval):
             return
         self.last = now
-        judged = _judged(self.reconciler, verdicts, datetime.now(timezone.utc))
+        judged = judged_by_workspace(self.reconciler, verdicts, datetime.now(timezone.utc))
         if judged.warning:
             log.warning("%s", judged.warning)
         self.metrics.record_workspace(judged, tuple(c.table for c in self.reconciler.components))
-
-
-def _judged(reconciler: Reconciler, verdicts, now, lookback=DEFAULT_LOOKBACK) -> Judged:
-    reader = LogsReader.from_settings(reconciler.settings, reconciler.clients.credential)
-    return judged_by_the_workspace(reader.query, reconciler.workspace.customer_id, reconciler.components,
-                                   verdicts, now, lookback)
 
 
 def cmd_doctor(args, settings) -> int:
     """Reads only, writes nothing: 0 when every machine with logs to send can and does, 4 when any can't."""
     reconciler = _reconciler(args, settings)
     now = datetime.now(timezone.utc)
-    judged = _judged(reconciler, _verdicts(reconciler, reconciler.plan()), now)
+    judged = judged_by_workspace(reconciler, verdicts_of(reconciler, reconciler.plan()), now)
     if judged.warning:
         print(f"warning: {judged.warning}", file=sys.stderr)
     verdicts = judged.verdicts

@@ -28,6 +28,7 @@ class Agent:
     # authentication.managedIdentity identifier-name/-value of its settings: which user-assigned
     # identity it uses (mi_res_id | object_id | client_id), or None for the system-assigned one.
     identifier: tuple[str, str] | None = None
+    name: str = ""  # the extension's name: ours start with the association prefix (scale set extensions have no tags)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Machine:
     provisioning_state: str = "Succeeded"
     vm_size: str = ""
     identity: Identity = Identity()
+    location: str = ""
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ def derive_pattern(file_pattern: str) -> str:
     return name[: -len(".log")] if name.endswith(".log") else name
 
 
+def has_directory_wildcard(pattern: str) -> bool:
+    return any(c in part for part in PurePosixPath(pattern).parent.parts for c in "*?[")
+
+
 @dataclass(frozen=True)
 class Component:
     pattern: str
@@ -71,7 +75,7 @@ class Component:
         """File patterns with a wildcard before the file name: every documented AMA pattern
         wildcards the file name only, and the reference's predecessor found that "DCRs do not
         support wildcards for dirs" (yosoyjay/slurm-log-collection db457ec)."""
-        return [f for f in self.files if any(c in part for part in PurePosixPath(f).parent.parts for c in "*?[")]
+        return [f for f in self.files if has_directory_wildcard(f)]
 
     # The naming template of the reference document.
     @property

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 from .azure.clients import AzureClients, default_credential
 from .components import Component
+from .doctor.checkup import judged_by_workspace, verdicts_of
+from .doctor.output import render_table
 from .progress import plan_then_apply, render_interrupted
 from .reconcile import Reconciler
 from .settings import Settings
@@ -66,14 +69,19 @@ def run_demo(components: tuple[Component, ...], nodes: int = 4) -> int:
             cluster_name="demo",
             vm_id=cluster.scheduler_vm_id,
             arm_endpoint=server.endpoint,
+            logs_endpoint=server.endpoint,  # the simulator answers Log Analytics queries too
         )
-        reconciler = Reconciler(settings, components, AzureClients(settings, default_credential(settings)))
+        clients = AzureClients(settings, default_credential(settings))
+        reconciler = Reconciler(settings, components, clients)
+        fixes = settings.model_copy(update={"install_agent": True, "upgrade_instances": True})
+        remediating = Reconciler(fixes, components, clients)
 
-        def reconcile(title: str) -> bool:
+        def reconcile(title: str, remediate: bool = False) -> bool:
             """One pass; False when Ctrl-C stopped it."""
             _step(title)
             sim.reset_calls()
-            done = plan_then_apply(reconciler)
+            fixing = remediating if remediate else reconciler
+            done = plan_then_apply(fixing)
             if done.plan.changes:
                 print(done.result.render())
             if done.result.left:
@@ -94,16 +102,35 @@ def run_demo(components: tuple[Component, ...], nodes: int = 4) -> int:
             edited["properties"]["dataSources"]["logFiles"][0]["filePatterns"] = ["/tmp/slurmd.log"]
             sim.put(rule_id, edited)
 
+        def add_gpu_without_agent() -> None:
+            tags = dict(sim.get(cluster.vmss_ids["hpc"])["tags"])
+            tags["CycleCloudNodeArray"] = tags["CycleCloudNodeArray"].replace("/hpc", "/gpu")
+            sim.add_vmss("slurm-rg", "demo-gpu", "Uniform", 2, tags=tags, vm_size="Standard_NC24ads_A100_v4")
+
+        def doctor(title: str) -> None:
+            _step(title)
+            sim.tick(5)  # five minutes of the simulated agents: heartbeats and lines where they can send
+            now = datetime.now(timezone.utc)
+            judged = judged_by_workspace(reconciler, verdicts_of(reconciler, reconciler.plan()), now)
+            print(render_table(judged.verdicts, now))
+
         for title, before in (
             ("1. First pass on an empty subscription: create tables, DCRs, associations", None),
             ("2. Second pass: nothing to do, and it costs list calls only", None),
             ("3. CycleCloud scales htc out by 2 VMs: their associations are added", scale_out),
             ("4. Someone edits slurmd_raw_dcr's file pattern in the portal: the drift is undone", edit_in_portal),
+            ("5. A new nodearray gpu (2 nodes) from a template without the agent: associated, and the plan "
+             "notes what remediation would do", add_gpu_without_agent),
         ):
             if before:
                 before()
             if not reconcile(title):
                 return INTERRUPTED
+        doctor("6. doctor finds the gpu nodes can't send: no agent")
+        if not reconcile("7. A pass with INSTALL_AGENT=true UPGRADE_INSTANCES=true: the agent into gpu's model, "
+                         "its instances upgraded", remediate=True):
+            return INTERRUPTED
+        doctor("8. doctor: every machine can send")
         done = reconciler.plan()
         _step("Done")
         print(done.plan.render())

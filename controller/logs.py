@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+from azure.core.exceptions import ResponseNotReadError
 from azure.core.pipeline.policies import HTTPPolicy
 
 from .apply import FAILED, ChangeResult
@@ -74,6 +75,17 @@ def _body(body) -> str:
     return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
 
 
+def _answer(response) -> str:
+    """The response's body, if the SDK has read it: a long-running operation's first answer is
+    streamed, and reading it here would leave the SDK nothing (it failed every table creation)."""
+    if response is None:
+        return ""
+    try:
+        return response.http_response.text()
+    except ResponseNotReadError:
+        return "(streamed to the SDK, not logged)"
+
+
 class RequestLogPolicy(HTTPPolicy):
     """One line per request: method, path, status, duration and retries (at -vv with both bodies,
     in the same record so that concurrent requests don't mix). Added per call, it wraps azure-core's
@@ -100,7 +112,7 @@ class RequestLogPolicy(HTTPPolicy):
         fields = {"method": http.method, "path": path, "status": status, "duration_ms": duration_ms, "retries": retries}
         line = f"{http.method} {path} {status} {duration_ms} ms retries={retries}"
         if REQUESTS.isEnabledFor(logging.DEBUG):
-            answer = response.http_response.text() if response is not None else ""
+            answer = _answer(response)
             line += f"\n  request body: {_body(http.body) or '(none)'}\n  response body: {answer or '(none)'}"
         REQUESTS.info("%s", line, extra={"fields": fields})
 

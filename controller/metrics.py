@@ -25,6 +25,7 @@ from .report import ROLES, STATES, Report
 
 log = logging.getLogger(__name__)
 PREFIX = "slurm_log_controller"
+CHECK_RESULTS = ("success", "partial", "failure")
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 
 
@@ -45,6 +46,7 @@ class Metrics:
         self.unable = Gauge(f"{PREFIX}_machines_unable_to_send", "Machines with logs to send that can't, by role and the first cause the preflight found (agent, identity, model, architecture, associations)", ["role", "cause"], registry=r)
         self.silent = Gauge(f"{PREFIX}_machines_silent", "Machines whose agent sent no Heartbeat for 10 minutes, by role and the first cause the preflight found (silent: set up right, yet nothing arrives); from the last workspace check", ["role", "cause"], registry=r)
         self.record_age = Gauge(f"{PREFIX}_table_last_record_age_seconds", "Seconds from the newest record in each of our tables (any machine) to the last workspace check; +Inf: none in the last day", ["table"], registry=r)
+        self.workspace_checks = Counter(f"{PREFIX}_workspace_checks", "Workspace checks (2 Logs queries) by result: answered in full, in part, or not at all (throttled, refused, timed out)", ["result"], registry=r)
         self.workspace_checked = Gauge(f"{PREFIX}_workspace_check_timestamp_seconds", "Unix time of the last workspace check that was answered, in full or in part (0: none yet)", registry=r)
         self.node_coverage = Histogram(f"{PREFIX}_node_coverage_seconds", "Seconds from a machine first seen without its associations to covered", buckets=DURATION_BUCKETS, registry=r)
         self.duration = Histogram(f"{PREFIX}_reconcile_duration_seconds", "Duration of reconcile passes", buckets=DURATION_BUCKETS, registry=r)
@@ -73,6 +75,8 @@ class Metrics:
                 self.silent.labels(role, cause)
         for result in ("success", "failure"):
             self.passes.labels(result)
+        for result in CHECK_RESULTS:
+            self.workspace_checks.labels(result)
         self._first_seen: dict[str, float] = {}  # only the loop's thread records passes
         self.last_progress = time.time()  # a pass started or ended, or a change finished
         self.ready = False
@@ -131,6 +135,7 @@ class Metrics:
         """A check the workspace didn't answer changes nothing: the last answer stands (its time says
         how old it is), rather than every machine turning silent."""
         fresh = judged.freshness
+        self.workspace_checks.labels("failure" if fresh is None else "partial" if fresh.partial else "success").inc()
         if fresh is None:
             return
         counts = {(role, cause): 0 for role in ROLES for cause in CAUSES}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .azure.agents import AgentAdapter, UpgradeAdapter
 from .azure.associations import AssociationAdapter
 from .azure.clients import AzureClients
 from .azure.compute import ComputeAdapter
@@ -23,6 +24,8 @@ class Adapters:
     rules: RuleAdapter
     associations: AssociationAdapter
     compute: ComputeAdapter
+    agents: AgentAdapter
+    upgrades: UpgradeAdapter
 
     @classmethod
     def connect(cls, clients: AzureClients, settings: Settings) -> Adapters:
@@ -31,6 +34,8 @@ class Adapters:
             rules=RuleAdapter(clients.monitor, settings.resource_group),
             associations=AssociationAdapter(clients.monitor),
             compute=ComputeAdapter(clients.compute),
+            agents=AgentAdapter(clients.compute),
+            upgrades=UpgradeAdapter(clients.compute),
         )
 
 

@@ -17,6 +17,8 @@ from .settings import Policy
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 KINDS = ("table", "dcr", "association")
+# What remediation changes on the machines (controller/remediation.py): written, never "in sync".
+REMEDIATION_KINDS = ("agent", "upgrade")
 SYMBOL = {CREATE: "+", UPDATE: "~", DELETE: "-"}
 
 
@@ -63,7 +65,8 @@ class Change:
         return self.resource.id
 
     def describe(self) -> str:
-        return f"{SYMBOL[self.action]} {self.kind} {self.resource.name}"
+        # Remediation's resources say more than their name: "(scale set model)", "(3 instances)".
+        return f"{SYMBOL[self.action]} {self.kind} {getattr(self.resource, 'label', self.resource.name)}"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any, TextIO
 
 from .plan import CREATE, DELETE, KINDS, SYMBOL, UPDATE, Change, Plan
+from .remediation import AgentExtension, InstanceUpgrade
 from .resources import Association, DataCollectionRule, Table, key
 
 # Bumped when a field changes meaning or goes away; new fields may come without a bump.
@@ -68,6 +69,11 @@ def _content(resource) -> list[tuple[str, str]]:
             ("workspace", resource.workspace_id.rsplit("/", 1)[-1]),
             ("location", f"{resource.location} (kind {resource.kind_})"),
         ]
+    if isinstance(resource, AgentExtension):
+        return [
+            ("extension", f"{resource.extension_name} ({resource.spec()['publisher']}/{resource.spec()['type']})"),
+            ("identity", resource.identity_text()),
+        ]
     return []
 
 
@@ -104,6 +110,8 @@ def render_text(plan: Plan, colour: bool = False, machines_shown: int = 5) -> st
         body = [header]
         if change.action == CREATE:
             body += [f"      {name}: {value}" for name, value in _content(change.resource)]
+        if isinstance(change.resource, InstanceUpgrade):
+            body.append(f"      instances: {', '.join(change.resource.instance_ids)}")
         body += [f"      {f.path}: {json.dumps(f.old)} -> {json.dumps(f.new)}" for f in change.fields]
         block(change.action, body)
     for (action, rule), changes in grouped.items():
@@ -133,6 +141,10 @@ def _change_document(change: Change, plan: Plan) -> dict[str, Any]:
     if isinstance(resource, Association):
         document["target"] = resource.target_id
         document["placement"] = plan.placements.get(key(resource.target_id), _GONE)[0]
+    if isinstance(resource, AgentExtension):
+        document["target"] = resource.target_id
+    if isinstance(resource, InstanceUpgrade):
+        document["target"] = resource.vmss_id
     return document
 
 

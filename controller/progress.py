@@ -24,7 +24,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .apply import APPLIED, FAILED, SKIPPED, STOPPED, ApplyResult, ChangeResult, apply_plan
-from .plan import DELETE, KINDS, Change, Plan
+from .plan import DELETE, KINDS, REMEDIATION_KINDS, Change, Plan
 from .plan_output import colour_for
 from .ratelimit import TokenBucket
 from .reconcile import Pass, Reconciler
@@ -32,7 +32,7 @@ from .reconcile import Pass, Reconciler
 LINE_EVERY = 10.0  # seconds between plain progress lines
 _TICK = 0.25  # how often the bar's ETA is refreshed and a Ctrl-C is noticed
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"  # tqdm adds ", " before the postfix
-_PLURAL = {"table": "tables", "dcr": "DCRs", "association": "associations"}
+_PLURAL = {"table": "tables", "dcr": "DCRs", "association": "associations", "agent": "agents", "upgrade": "upgrades"}
 
 
 def about(seconds: float) -> str:
@@ -187,7 +187,8 @@ def plan_then_apply(reconciler: Reconciler, on_result: Callable | None = None, e
 
 def _by_kind(changes: list[Change]) -> str:
     counts = Counter(c.kind for c in changes)
-    return ", ".join(f"{counts[kind]} {_PLURAL[kind]}" for kind in KINDS)
+    kinds = KINDS + tuple(k for k in REMEDIATION_KINDS if counts[k])  # remediation's only when there is some
+    return ", ".join(f"{counts[kind]} {_PLURAL[kind]}" for kind in kinds)
 
 
 def render_interrupted(plan: Plan, result: ApplyResult) -> str:

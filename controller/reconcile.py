@@ -11,8 +11,12 @@ from .azure.workspace import Workspace
 from .cluster import Inventory, require_machines
 from .components import DEFAULT_NODEARRAY_ROLES, Component, Role
 from .desired import DesiredState, Target, desired_state
+from .errors import UserError
 from .observe import Adapters, observe, observe_workspace
+from .doctor.machines import machine_facts, scale_sets_with_logs
+from .doctor.preflight import MachineFacts
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
+from .remediation import RemediationPolicy, plan_remediation
 from .resources import Cluster, rule_id
 from .settings import Settings
 
@@ -37,6 +41,10 @@ def policy_for(settings: Settings, cluster_name: str) -> PlanPolicy:
     return PlanPolicy(cluster_name, settings.policy, settings.allow_table_delete, settings.adopt_owners)
 
 
+def remediation_policy_for(settings: Settings, cluster_name: str) -> RemediationPolicy:
+    return RemediationPolicy(cluster_name, settings.install_agent, settings.upgrade_instances, settings.adopt_owners)
+
+
 @dataclass(frozen=True)
 class Pass:
     cluster: Cluster
@@ -45,6 +53,8 @@ class Pass:
     plan: Plan
     result: ApplyResult | None = None
     inventory: Inventory = Inventory()  # the VMs and scale sets the cluster was found among
+    # The doctor's facts about the machines as planned (None: they couldn't be read).
+    machines: tuple[MachineFacts, ...] | None = None
 
 
 class Reconciler:
@@ -77,7 +87,19 @@ class Reconciler:
         target = replace(target, cluster_name=cluster.name)
         desired = desired_state(self.components, target, cluster)
         plan = plan_changes(desired, observed, policy_for(self.settings, cluster.name))
-        return Pass(cluster, desired, observed, plan, inventory=inventory)
+        return self._with_remediation(Pass(cluster, desired, observed, plan, inventory=inventory))
+
+    def _with_remediation(self, planned: Pass) -> Pass:
+        """The pass, its plan plus what remediation would do to the machines, from the doctor's list calls."""
+        plan = planned.plan
+        try:
+            facts = machine_facts(self.adapters.compute, planned, self.settings.apply_concurrency)
+        except UserError as exc:  # a missing Reader on the extensions, say: the DCRs' work goes on
+            return replace(planned, plan=replace(plan, notes=plan.notes + (f"remediation not planned: {exc}",)))
+        fix = plan_remediation(facts, planned.inventory, scale_sets_with_logs(planned),
+                               remediation_policy_for(self.settings, planned.cluster.name))
+        plan = replace(plan, changes=plan.changes + fix.changes, notes=plan.notes + fix.notes)
+        return replace(planned, plan=plan, machines=tuple(facts))
 
     def run_once(self, stop: threading.Event | None = None, on_result=None) -> Pass:
         planned = self.plan()

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     )
     policy: Policy = Field(Policy.UPSERT_ONLY, description="upsert-only never deletes; sync deletes what we own and no longer want")
     allow_table_delete: bool = Field(False, description="With POLICY=sync: also delete owned tables (destroys their data)")
+    install_agent: bool = Field(
+        False, description="Install the Azure Monitor Agent where the cluster's scheduler VM, scale set models or "
+        "Flexible members lack it (naming a lone user-assigned identity); shown in `plan` first"
+    )
+    upgrade_instances: bool = Field(
+        False, description="Upgrade Uniform instances that lag their scale set's model (the agent added to it)"
+    )
     adopt: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Take over resources that carry our names but not our mark: `unowned` (no mark) "

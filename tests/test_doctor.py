@@ -148,7 +148,7 @@ def test_the_metric_counts_machines_unable_to_send_by_role_and_cause(azure, sim,
         return {(s.labels["role"], s.labels["cause"]): s.value for s in family.samples}
 
     first = unable()
-    assert len(first) == 3 * 7  # every role and cause, always
+    assert len(first) == 3 * 8  # every role and cause, always
     assert {k: v for k, v in first.items() if v} == {
         ("nodes", "no_agent"): 1, ("nodes", "model_not_applied"): 2, ("nodes", "identity_not_named"): 1, ("nodes", "arm64"): 1,
     }
@@ -242,3 +242,23 @@ def test_a_machine_the_agent_cannot_run_on_sends_nothing(azure, sim, capsys):
     ws = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/workspaces/logs"
     senders = {r["_ResourceId"].lower() for r in sim.log_rows(ws, "Heartbeat")}
     assert vm.lower() not in senders and sim.cluster.scheduler_vm_id.lower() in senders
+
+
+def test_a_pattern_the_agent_cannot_collect_is_named_on_the_machines_it_is_for(azure, sim, tmp_path, monkeypatch, capsys):
+    """The reference's per-user archive layout, <root>/<user>/job_*: a wildcard in a directory."""
+    from controller.components import default_config_path
+
+    config = tmp_path / "components.yaml"
+    config.write_text(default_config_path().read_text().replace(
+        "archive: {root: /shared/slurm-logs, layout: flat}", "archive: {root: /shared/slurm-logs, layout: per-user}"))
+    monkeypatch.setenv("SLURM_LOG_CONTROLLER_CONFIG", str(config))
+    assert main(["run", "--once"]) == 0
+    sim.tick(3)
+    capsys.readouterr()
+    code, out = doctor(capsys, "--json")
+    assert code == 4
+    broken_ones = {m["id"].lower(): m for m in json.loads(out)["machines"] if not m["ok"]}
+    (scheduler,) = broken_ones.values()  # the archive is collected on the scheduler only
+    assert scheduler["id"].lower() == sim.cluster.scheduler_vm_id.lower()
+    assert scheduler["verdict"] == "pattern_not_collected"
+    assert scheduler["fix"].startswith("/shared/slurm-logs/*/*: a wildcard in a directory") and "layout flat" in scheduler["fix"]

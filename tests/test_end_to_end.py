@@ -113,6 +113,10 @@ def test_demo_runs_a_full_reconcile_without_azure(capsys, monkeypatch, tmp_path)
     assert "Plan: 43 to create" in out  # 10 tables + 10 DCRs + 8 + 5 x 3 associations
     assert "2. Second pass" in out and out.count("No changes") == 2
     assert "filePatterns" in out
+    found, fixed = out.split("=== 6.")[1], out.split("=== 8.")[1]  # a broken node found, then fixed
+    assert "demo-gpu_0" in found and "no_agent" in found and "7/9 machines can send; 2 can't" in found
+    assert "+ agent demo-gpu (scale set model)" in out and "~ upgrade demo-gpu (2 instances)" in out
+    assert "no_agent" not in fixed and "9/9 machines can send; 0 can't" in fixed
     assert "IDENTITY_ENDPOINT" not in os.environ  # the demo's simulated Azure doesn't outlive it
 
 

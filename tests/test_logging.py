@@ -55,6 +55,12 @@ def test_vv_includes_the_bodies(sim, azure, capsys):
     assert "Request URL" in err  # azure-core's own dump only at -vv
 
 
+def test_vv_leaves_the_streamed_answers_of_long_running_operations_to_the_sdk(sim, azure, capsys):
+    """A table creation's first answer is streamed: logging its body would read it away."""
+    assert main(["run", "--once", "-vv"]) == 0
+    assert "response body: (streamed to the SDK, not logged)" in capsys.readouterr().err
+
+
 def test_log_format_json_is_one_object_per_line(sim, azure, monkeypatch, capsys):
     monkeypatch.setenv("LOG_FORMAT", "json")
     assert main(["plan", "-v"]) == 3

@@ -40,7 +40,7 @@ def test_silent_machines_by_cause_and_the_age_of_each_table(azure, sim, broken, 
         ("nodes", "no_agent"): 1, ("nodes", "model_not_applied"): 2, ("nodes", "identity_not_named"): 1,
         ("nodes", "silent"): 1,
     }
-    assert len(metrics["slurm_log_controller_machines_silent"]) == 3 * 8  # every role and cause, always
+    assert len(metrics["slurm_log_controller_machines_silent"]) == 3 * 9  # every role and cause, always
     ages = {dict(k)["table"]: v for k, v in metrics["slurm_log_controller_table_last_record_age_seconds"].items()}
     assert 0 <= ages["slurmctld_raw_CL"] < 120 and 0 <= ages["syslog_raw_CL"] < 120
     assert metrics["slurm_log_controller_workspace_check_timestamp_seconds"][()] > 0

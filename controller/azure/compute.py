@@ -26,12 +26,12 @@ def identity_of(data: dict) -> Identity:
     return Identity("systemassigned" in (identity.get("type") or "").replace(" ", "").lower(), users)
 
 
-def _agent_of(publisher, type_, state, settings) -> Agent | None:
+def _agent_of(publisher, type_, state, settings, name="") -> Agent | None:
     if (publisher or "").lower() != AGENT_PUBLISHER.lower() or (type_ or "").lower() != AGENT_TYPE.lower():
         return None
     managed = ((settings or {}).get("authentication") or {}).get("managedIdentity") or {}
-    name, value = managed.get("identifier-name"), managed.get("identifier-value")
-    return Agent(state or "", (name, value) if name and value else None)
+    kind, value = managed.get("identifier-name"), managed.get("identifier-value")
+    return Agent(state or "", (kind, value) if kind and value else None, name or "")
 
 
 def agent_of_scale_set(props: dict) -> Agent | None:
@@ -39,7 +39,7 @@ def agent_of_scale_set(props: dict) -> Agent | None:
     profile = (props.get("virtualMachineProfile") or {}).get("extensionProfile") or {}
     for ext in profile.get("extensions") or ():
         p = ext.get("properties") or {}
-        found = _agent_of(p.get("publisher"), p.get("type"), p.get("provisioningState"), p.get("settings"))
+        found = _agent_of(p.get("publisher"), p.get("type"), p.get("provisioningState"), p.get("settings"), ext.get("name"))
         if found:
             return found
     return None
@@ -70,7 +70,7 @@ class ComputeAdapter:
                     parent = (props.get("virtualMachineScaleSet") or {}).get("id")
                     size = (props.get("hardwareProfile") or {}).get("vmSize") or ""
                     machines.append(Machine(vm["id"], dict(vm.get("tags") or {}), parent,
-                                            props.get("provisioningState") or "", size, identity_of(vm)))
+                                            props.get("provisioningState") or "", size, identity_of(vm), vm.get("location") or ""))
         return Inventory(tuple(machines), tuple(scale_sets))
 
     # --- what `doctor` reads besides the inventory: one list per VM it names (the scheduler's
@@ -81,7 +81,7 @@ class ComputeAdapter:
         with reading(f"extensions of virtual machine {vm_id.rsplit('/', 1)[-1]}"):
             for ext in self._list(f"{vm_id}/extensions"):
                 p = ext.get("properties") or {}
-                found = _agent_of(p.get("publisher"), p.get("type"), p.get("provisioningState"), p.get("settings"))
+                found = _agent_of(p.get("publisher"), p.get("type"), p.get("provisioningState"), p.get("settings"), ext.get("name"))
                 if found:
                     return found
         return None
@@ -109,7 +109,7 @@ class ComputeAdapter:
                     publisher, _, type_ = (ext.get("type") or "").rpartition(".")
                     codes = [s.get("code") or "" for s in ext.get("statuses") or ()]
                     state = next((c.split("/", 1)[1] for c in codes if c.startswith("ProvisioningState/")), "")
-                    agent = _agent_of(publisher, type_, state.capitalize(), None)
+                    agent = _agent_of(publisher, type_, state.capitalize(), None, ext.get("name"))
                     if agent:
                         found[key(vm["id"])] = agent
         return found

@@ -10,6 +10,7 @@ from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
+    ServiceResponseError,
     ServiceResponseTimeoutError,
 )
 
@@ -86,6 +87,8 @@ def describe(exc: Exception) -> str:
             f"Azure Resource Manager did not answer in time ({str(exc).splitlines()[0][:200]}); "
             "HTTP_READ_TIMEOUT sets how long to wait"
         )
+    if isinstance(exc, ServiceResponseError):  # the connection dropped mid-answer (a reset, a proxy)
+        return f"Azure Resource Manager broke off its answer ({str(exc).splitlines()[0][:200]}); the next pass tries again"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -39,6 +39,12 @@ class LogsQueryFailed(UserError):
     """The query got no answer: the message names the workspace, the cause and the fix."""
 
 
+# A query is a read sent as a POST: azure-core retries a POST only on 500/503/504, so a query that
+# timed out or whose connection dropped would cost the whole answer. Retried as a GET would be
+# (azure-core's per-call `retry_on_methods`).
+QUERY_RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
+
+
 def logs_client(settings: Settings, credential: TokenCredential) -> LogsQueryClient:
     return LogsQueryClient(
         credential,
@@ -66,7 +72,7 @@ class LogsReader:
 
     def query(self, customer_id: str, kql: str, timespan: tuple[_dt.datetime, _dt.datetime]) -> QueryResult:
         try:
-            answer = self.client.query_workspace(customer_id, kql, timespan=timespan)
+            answer = self.client.query_workspace(customer_id, kql, timespan=timespan, retry_on_methods=QUERY_RETRY_METHODS)
         except AzureError as exc:
             raise LogsQueryFailed(f"querying workspace {self.workspace_name} ({customer_id}): {self._failure(exc)}") from None
         if isinstance(answer, LogsQueryPartialResult):

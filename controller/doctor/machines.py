@@ -5,23 +5,38 @@ Flexible scale set (pages aside, the same count at 10 nodes or 2,000)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from ..azure.compute import ComputeAdapter
 from ..cluster import Agent
-from ..reconcile import Pass
+from ..components import has_directory_wildcard
 from ..report import summarize
 from ..resources import key
 from .preflight import FLEXIBLE_MEMBER, SCHEDULER_VM, UNIFORM_INSTANCE, MachineFacts
+
+if TYPE_CHECKING:  # reconcile plans with these facts: a runtime import would go round in a circle
+    from ..reconcile import Pass
+
+
+def wanted_targets(planned: Pass) -> set[str]:
+    """The machines (and Uniform scale sets) whose role has logs to send: their associations are wanted."""
+    return {key(a.target_id) for a in planned.desired.associations}
+
+
+def scale_sets_with_logs(planned: Pass) -> list:
+    wanted = wanted_targets(planned)
+    return [s for s in planned.cluster.scale_sets if key(s.id) in wanted or any(key(v) in wanted for v in s.members)]
 
 
 def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> list[MachineFacts]:
     """Every machine whose role has logs to send (its associations are wanted), scheduler first."""
     cluster, inventory = planned.cluster, planned.inventory
-    wanted = {key(a.target_id) for a in planned.desired.associations}
+    wanted = wanted_targets(planned)
+    uncollectable = _uncollectable_patterns(planned)
     uncovered = summarize(planned.plan, cluster, planned.result).uncovered  # after the apply, if there was one
     vms = {key(m.id): m for m in inventory.machines}
     models = {key(s.id): s for s in inventory.scale_sets}
-    sets = [s for s in cluster.scale_sets if (key(s.id) in wanted) or any(key(v) in wanted for v in s.members)]
+    sets = scale_sets_with_logs(planned)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         schedulers = {vm: pool.submit(compute.vm_agent, vm) for vm in cluster.scheduler_vms if key(vm) in wanted}
         per_set = {
@@ -31,7 +46,7 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> l
         for vm, agent in schedulers.items():
             record = vms[key(vm)]
             facts.append(MachineFacts(vm, "scheduler", SCHEDULER_VM, record.vm_size, record.identity, agent.result(),
-                                      associated=key(vm) not in uncovered))
+                                      associated=key(vm) not in uncovered, uncollectable=uncollectable.get(key(vm), ())))
         for s in sets:
             model = models[key(s.id)]
             found = per_set[s.id].result()
@@ -39,11 +54,21 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> l
                 for member in s.members:
                     record, agent = vms[key(member)], found.get(key(member))
                     # The instance view has no settings: which identity the agent uses is the model's.
-                    agent = agent and Agent(agent.provisioning_state, model.agent and model.agent.identifier)
+                    agent = agent and Agent(agent.provisioning_state, model.agent and model.agent.identifier, agent.name)
                     facts.append(MachineFacts(member, s.role, FLEXIBLE_MEMBER, record.vm_size, record.identity, agent,
-                                              associated=key(member) not in uncovered, group=s.id))
+                                              associated=key(member) not in uncovered, group=s.id,
+                                              uncollectable=uncollectable.get(key(member), ())))
             else:
                 for instance, applied in sorted(found.items()):
                     facts.append(MachineFacts(instance, s.role, UNIFORM_INSTANCE, model.vm_size, model.identity, model.agent,
-                                              applied, key(s.id) not in uncovered, s.id))
+                                              applied, key(s.id) not in uncovered, s.id, uncollectable.get(key(s.id), ())))
     return facts
+
+
+def _uncollectable_patterns(planned: Pass) -> dict[str, tuple[str, ...]]:
+    """machine or scale set (key) -> the patterns of its DCRs with a wildcard in a directory."""
+    bad = {key(r.id): [p for p in r.file_patterns if has_directory_wildcard(p)] for r in planned.desired.rules}
+    found: dict[str, list[str]] = {}
+    for a in planned.desired.associations:
+        found.setdefault(key(a.target_id), []).extend(bad.get(key(a.rule_id), ()))
+    return {target: tuple(patterns) for target, patterns in found.items() if patterns}

@@ -20,8 +20,11 @@ ARM64, NO_AGENT, AGENT_FAILED, MODEL_NOT_APPLIED, NO_IDENTITY, IDENTITY_NOT_NAME
     "arm64", "no_agent", "agent_not_provisioned", "model_not_applied", "no_identity", "identity_not_named",
     "not_associated",
 )
+# A file pattern with a wildcard in a directory: the agent collects nothing from it (azure-facts.md).
+PATTERN_NOT_COLLECTED = "pattern_not_collected"
 # What the machines' ARM resources show (the daemon's metric: it doesn't query the workspace).
-SETUP_CAUSES = (ARM64, NO_AGENT, AGENT_FAILED, MODEL_NOT_APPLIED, NO_IDENTITY, IDENTITY_NOT_NAMED, NOT_ASSOCIATED)
+SETUP_CAUSES = (ARM64, NO_AGENT, AGENT_FAILED, MODEL_NOT_APPLIED, NO_IDENTITY, IDENTITY_NOT_NAMED, NOT_ASSOCIATED,
+                PATTERN_NOT_COLLECTED)
 # From the workspace (doctor/freshness.py): set up right, and yet nothing arrives.
 SILENT = "silent"
 CAUSES = (*SETUP_CAUSES, SILENT)
@@ -55,6 +58,7 @@ class MachineFacts:
     model_applied: bool = True  # Uniform instances: latestModelApplied
     associated: bool = True  # all the associations its role's DCRs want are in place
     group: str | None = None
+    uncollectable: tuple[str, ...] = ()  # file patterns of its DCRs the agent won't collect
 
     @property
     def name(self) -> str:
@@ -116,6 +120,8 @@ def causes_of(m: MachineFacts) -> tuple[str, ...]:
         found.append(problem)
     if not m.associated:
         found.append(NOT_ASSOCIATED)
+    if m.uncollectable:
+        found.append(PATTERN_NOT_COLLECTED)
     return tuple(found)
 
 
@@ -143,6 +149,9 @@ def fix_for(m: MachineFacts, cause: str) -> str:
         IDENTITY_NOT_NAMED: f"name its user-assigned identity in the agent's settings: {agent} --settings '{settings}'{upgrade}"
                             f" (or: {assign})",
         NOT_ASSOCIATED: "its DCR associations are missing: slurm-log-controller run --once (plan lists them)",
+        PATTERN_NOT_COLLECTED: f"{', '.join(m.uncollectable)}: a wildcard in a directory, which the agent doesn't collect: "
+                               "wildcard the file name only in components.yaml (the job archive: layout flat, and "
+                               "SLURM_JOB_ARCHIVE_LAYOUT=flat on the nodes)",
         SILENT: "set up right, yet no heartbeat for 10 minutes: is the VM running? on it: systemctl status "
                 "azuremonitoragent; /var/opt/microsoft/azuremonitoragent/log/mdsd.err",
     }[cause]

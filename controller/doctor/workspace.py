@@ -25,7 +25,7 @@ def tables_of_roles(components: tuple[Component, ...]) -> dict[str, tuple[str, .
     return {role.value: tuple(c.table for c in components if role in c.roles) for role in Role}
 
 
-def judged_by_the_workspace(run: RunQuery, customer_id: str, components: tuple[Component, ...],
+def ask_workspace(run: RunQuery, customer_id: str, components: tuple[Component, ...],
                             verdicts: list[Verdict], now: _dt.datetime,
                             lookback: _dt.timedelta = DEFAULT_LOOKBACK) -> Judged:
     try:

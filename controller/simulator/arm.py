@@ -16,6 +16,7 @@ its resource types in :mod:`.resources`.
 from __future__ import annotations
 
 from .compute import CycleCloudCluster, ComputeMixin
+from .compute_writes import ComputeWritesMixin
 from .core import DEFAULT_SUBSCRIPTION, DEFAULT_TENANT, SimulatorCore
 from .identity import IdentityMixin, SimCredential
 from .insights import InsightsMixin
@@ -31,7 +32,7 @@ __all__ = [
 
 
 class ArmSimulator(
-    LogsMixin, ComputeMixin, InsightsMixin, OperationalInsightsMixin, IdentityMixin, FaultsMixin, SimulatorCore,
+    LogsMixin, ComputeWritesMixin, ComputeMixin, InsightsMixin, OperationalInsightsMixin, IdentityMixin, FaultsMixin, SimulatorCore,
 ):
     """In-memory Azure Resource Manager for one subscription (parameters: :class:`.core.SimulatorCore`)."""
 

@@ -130,6 +130,10 @@ class SimulatorCore:
     def _setup(self) -> None:
         """Each provider (and the faults) sets up its own state here, calling ``super()``."""
 
+    def _before_handling(self) -> None:
+        """Runs under the state lock before every ARM request's handler: a provider moves what
+        runs on Azure's side by itself (operations nobody polls) here (call ``super()``)."""
+
     def _provider_routes(self) -> list[tuple[str, dict[str, tuple[str, Callable]]]]:
         """``(path regex, {method: (operationId, handler)})`` of each provider (``super()`` + own)."""
         return []
@@ -379,6 +383,7 @@ class SimulatorCore:
                 time.sleep(delay)
             ctx = _Ctx(method, path, query, body, base_url, params)
             with self._lock:
+                self._before_handling()
                 resp = handler(ctx)
                 resp.encode()
             resp.headers.update(ratelimit_headers)

@@ -31,6 +31,11 @@ class IdentityMixin:
             self._tokens[token] = expires
         return token, expires
 
+    def issued_tokens(self) -> list[str]:
+        """Every token handed out so far (a test searches outputs for them)."""
+        with self._count_lock:
+            return list(self._tokens)
+
     def credential(self) -> "SimCredential":
         """A TokenCredential that gets its tokens from this simulator (no HTTP)."""
         return SimCredential(self)

@@ -99,6 +99,11 @@ class LogsMixin:
         with self._lock:
             return [dict(r) for r in self._log_rows.get((self._customer_id(workspace_id), table.lower()), [])]
 
+    def add_log_rows(self, workspace_id: str, table: str, rows: list[dict[str, Any]]) -> None:
+        """Rows put in a workspace's table as if something had sent them (test API: no HTTP)."""
+        with self._lock:
+            self._log_rows.setdefault((self._customer_id(workspace_id), table.lower()), []).extend(dict(r) for r in rows)
+
     def partial_results(self, times: int = 1, rows_kept: int = 0,
                         message: str = "Query result set has exceeded the internal record count limit.") -> None:
         """The next ``times`` queries answer a partial result: the first ``rows_kept`` rows and a

@@ -27,6 +27,8 @@ class SimResponse:
     headers: dict[str, str] = field(default_factory=dict)
     #: the JSON-encoded body, filled while the state lock is held (stored dicts may change later)
     payload: bytes | None = None
+    #: no answer at all: the server resets the connection (a proxy or load balancer dropping it)
+    reset: bool = False
 
     def encode(self) -> bytes:
         if self.payload is None:

@@ -7,6 +7,7 @@ body must follow are in :mod:`.operationalinsights_rules`.
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import quote
@@ -29,6 +30,7 @@ class _AsyncOp:
     status: str = "InProgress"
     ended: str | None = None
     failure: tuple[str, str] | None = None  # (code, message) it ends Failed with
+    due: float | None = None  # time.monotonic() when it finishes unpolled (sim.lro_seconds)
 
 
 class OperationalInsightsMixin:
@@ -37,6 +39,10 @@ class OperationalInsightsMixin:
         self._ops: dict[str, _AsyncOp] = {}
         self._creation_failures: dict[str, tuple[str, str]] = {}  # table name -> (code, message)
         self._plan_switched: dict[str, _dt.datetime] = {}  # table id -> when its plan last changed
+        # Azure runs an accepted operation to its end whether or not anyone polls it (a client
+        # killed mid-poll): with this set, an operation also finishes this many seconds after it
+        # started, seen by any later request. None: only polls move it (sim.lro_polls).
+        self.lro_seconds: float | None = None
 
     def fail_table_creation(self, name: str, code: str = "SchemaUpdateFatalError", message: str | None = None) -> None:
         """The next creation of table ``name`` (in any workspace) is accepted (202) but its
@@ -128,6 +134,14 @@ class OperationalInsightsMixin:
             for op in pending:
                 self._finish_op(op)
             return len(pending)
+
+    def _before_handling(self) -> None:
+        super()._before_handling()
+        if self.lro_seconds is None:
+            return
+        now = time.monotonic()
+        for op in [op for op in self._ops.values() if op.status == "InProgress" and op.due is not None and op.due <= now]:
+            self._finish_op(op)
 
     def pending_operations(self) -> int:
         with self._lock:
@@ -260,7 +274,8 @@ class OperationalInsightsMixin:
         self, ctx: "_Ctx", kind: str, lid: str, location: str, failure: tuple[str, str] | None = None,
     ) -> SimResponse:
         op_id = self._guid()
-        self._ops[op_id] = _AsyncOp(op_id, kind, lid, self.lro_polls, self._now(), failure=failure)
+        due = None if self.lro_seconds is None else time.monotonic() + self.lro_seconds
+        self._ops[op_id] = _AsyncOp(op_id, kind, lid, self.lro_polls, self._now(), failure=failure, due=due)
         return SimResponse(202, None, {
             "Azure-AsyncOperation": self._op_url(ctx, location, "operationStatuses", op_id),
             "Location": self._op_url(ctx, location, "operationResults", op_id),

@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +46,10 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         resp = self.server.sim.handle(self.command, self.path, dict(self.headers.items()), raw, f"https://{host}")
+        if resp.reset:  # linger 0: closing sends a TCP RST, as a dropped connection does
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         payload = resp.encode()
         self.send_response(resp.status)
         for k, v in resp.headers.items():

@@ -21,7 +21,8 @@ from .messages import SimResponse
 @dataclass
 class Fault:
     """One injection rule: answer ``status`` to the next ``times`` matching requests; or, with
-    ``hang``, answer nothing for ``hang`` seconds, then handle them as usual."""
+    ``hang``, answer nothing for ``hang`` seconds, then handle them as usual; or, with ``reset``,
+    drop the connection without handling them."""
 
     operation: str | tuple[str, ...]  # an operationId, several, or "*"
     status: int
@@ -30,6 +31,7 @@ class Fault:
     code: str | None = None
     message: str | None = None
     hang: float | None = None
+    reset: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     details: list[dict[str, Any]] = field(default_factory=list)
     remaining: int = field(init=False)
@@ -96,6 +98,11 @@ class FaultsMixin:
         backend or proxy: the client's read timeout fires first), then are handled as usual;
         :meth:`clear_faults` lets them go at once."""
         return self._add_fault(Fault(operation, status=0, times=times, hang=seconds))
+
+    def reset_connections(self, operation: str = "*", times: int = 1) -> Fault:
+        """The next ``times`` requests of ``operation`` are not handled: the connection is reset
+        (TCP RST, no answer), as a proxy or load balancer that drops it does."""
+        return self._add_fault(Fault(operation, status=0, times=times, reset=True))
 
     def clear_faults(self) -> None:
         with self._count_lock:
@@ -174,6 +181,8 @@ class FaultsMixin:
         if f.hang is not None:
             released.wait(f.hang)
             return None
+        if f.reset:
+            return SimResponse(0, reset=True)
         code = f.code or DEFAULT_FAULT_CODES.get(f.status, "Error")
         message = f.message or f"Injected fault: {f.status} {code} for {op}."
         headers = dict(f.headers)

@@ -102,7 +102,7 @@ def test_lint_passes():
     for values in ({"settings": REQUIRED}, {
         "settings": REQUIRED,
         "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
-    }):
+    }, {"settings": REQUIRED, "mode": "cronjob"}):
         report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBE_VERSION}")
         problems = [m for m in report["messages"] if m["severity"] >= 2]
         assert not report["errors"] and not problems, report
@@ -163,6 +163,8 @@ def _every_setting() -> dict:
         "clusterResourceGroups": ["cc", "cc2"],
         "policy": "sync",
         "allowTableDelete": False,
+        "installAgent": True,
+        "upgradeInstances": False,
         "adopt": ["unowned", "cluster:old"],
         "tablePlan": "Basic",
         "tableRetentionDays": 30,  # Basic tables: fixed at 30 days
@@ -351,3 +353,66 @@ def test_notes_say_how_to_check_it(chart):
     assert "/metrics" in text
     assert "exec deploy/slc-slurm-log-controller -- slurm-log-controller plan" in text
     assert "azure.clientId is empty" in text
+
+
+def cronjob_pod(objects) -> dict:
+    return one(objects, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]
+
+
+def test_cronjob_mode_runs_one_pass_per_schedule_and_validates(chart):
+    validate = _kubernetes_validate()
+    objects = render(chart, {"mode": "cronjob", "cronjob": {"schedule": "*/5 * * * *", "timeZone": "Europe/Berlin"},
+                             "azure": {"clientId": ZERO}})
+    assert sorted(kind for kind, _ in objects) == ["ConfigMap", "CronJob", "ServiceAccount"]  # nothing to scrape
+    for obj in objects.values():
+        validate.validate(obj, KUBE_VERSION, strict=True)
+    spec = one(objects, "CronJob")["spec"]
+    assert spec["schedule"] == "*/5 * * * *" and spec["timeZone"] == "Europe/Berlin"
+    assert spec["concurrencyPolicy"] == "Forbid"  # one controller at a time
+    assert spec["suspend"] is False and spec["jobTemplate"]["spec"]["backoffLimit"] == 0
+    pod = cronjob_pod(objects)
+    assert pod["spec"]["restartPolicy"] == "Never"
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    c = pod["spec"]["containers"][0]
+    assert c["args"] == ["run", "--once"]
+    assert not {"ports", "livenessProbe", "readinessProbe"} & set(c)
+    daemon = container(render(chart))  # the same container otherwise
+    assert {k: v for k, v in c.items() if k != "args"} == {
+        k: v for k, v in daemon.items() if k not in ("args", "ports", "livenessProbe", "readinessProbe")}
+
+
+def test_cronjob_mode_pauses_with_zero_replicas_and_takes_the_components_file(chart):
+    objects = render(chart, {"mode": "cronjob", "replicaCount": 0, "components": "components: []\n"})
+    assert one(objects, "CronJob")["spec"]["suspend"] is True
+    args = cronjob_pod(objects)["spec"]["containers"][0]["args"]
+    assert args == ["run", "--once", "--config", "/etc/slurm-log-controller/components.yaml"]
+
+
+@pytest.mark.parametrize("enabled", ["serviceMonitor", "prometheusRule"])
+def test_cronjob_mode_refuses_what_needs_metrics(chart, enabled):
+    helm = _helm()
+    with pytest.raises(helm.HelmError, match=f"metrics.serviceMonitor and metrics.prometheusRule need mode daemon"):
+        chart.render({"settings": REQUIRED, "mode": "cronjob", "metrics": {enabled: {"enabled": True}}}, name="slc")
+
+
+def test_an_unknown_mode_is_refused(chart):
+    helm = _helm()
+    with pytest.raises(helm.HelmError, match="mode"):
+        chart.render({"settings": REQUIRED, "mode": "cron"}, name="slc")
+
+
+def test_image_tag_defaults_to_the_charts_app_version(chart):
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    for mode in ("daemon", "cronjob"):
+        objects = render(chart, {"mode": mode})
+        pod = one(objects, "Deployment")["spec"]["template"] if mode == "daemon" else cronjob_pod(objects)
+        assert pod["spec"]["containers"][0]["image"] == f"ghcr.io/example/slurm-log-controller:{app_version}"
+    assert container(render(chart, {"image": {"tag": "1.2.3"}}))["image"].endswith(":1.2.3")
+
+
+def test_notes_in_cronjob_mode_say_how_to_run_a_pass_now(chart):
+    notes = chart.render({"settings": REQUIRED, "mode": "cronjob"}, name="slc", namespace="ns")
+    text = next(v for k, v in notes.items() if k.endswith("NOTES.txt"))
+    assert "create job --from=cronjob/slc-slurm-log-controller slc-slurm-log-controller-now" in text
+    assert "logs job/slc-slurm-log-controller-now" in text
+    assert "deploy/" not in text and "port-forward" not in text

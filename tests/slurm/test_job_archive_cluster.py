@@ -624,7 +624,9 @@ def test_node_stays_idle_and_hooks_are_fast(cluster, jobs):
     assert "prolog failed" not in slurmd_log.lower()
     times = [int(m) for m in re.findall(r"archived as .* in (\d+) ms", _log(c))]
     assert len(times) >= 10
-    assert max(times) < 1000, times
+    # Not a speed target (timed tests flake on a loaded machine): a hook that takes seconds is
+    # stuck on something, and near Slurm's PrologEpilogTimeout it would drain the node.
+    assert max(times) < 10000, times
     # staging directories are cleaned up
     assert list(c.spool.iterdir()) == []
 
