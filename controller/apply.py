@@ -25,6 +25,8 @@ PHASES = (
     ("table", (CREATE, UPDATE)),
     ("dcr", (CREATE, UPDATE)),
     ("association", (CREATE, UPDATE)),
+    ("function", (CREATE, UPDATE)),
+    ("function", (DELETE,)),
     # Remediation (never deletes): the agent on a scale set's model before its instances' upgrade.
     ("agent", (CREATE, UPDATE)),
     ("upgrade", (UPDATE,)),
@@ -107,8 +109,10 @@ def apply_plan(
 ) -> ApplyResult:
     """`stop` set (SIGTERM): changes in flight finish, the rest are skipped. `on_result` hears
     each change as it ends (metrics, liveness)."""
-    by_kind = {"table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations,
-               "agent": adapters.agents, "upgrade": adapters.upgrades}
+    by_kind = {
+        "table": adapters.tables, "dcr": adapters.rules, "association": adapters.associations,
+        "function": adapters.functions, "agent": adapters.agents, "upgrade": adapters.upgrades,
+    }
     broken: set[str] = set()  # ids whose change failed: what depends on them is skipped
     results: list[ChangeResult] = []
 

@@ -146,6 +146,20 @@ def host(value: str) -> str | None:
     return f"{shown(value)} is not an IP address or host name"
 
 
+def https_url(value: str) -> str | None:
+    """An https URL of a host, with any path (a JWKS document, an MCP endpoint)."""
+    if plain_text(value):
+        return plain_text(value)
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 (reading it raises on a port that is not a number)
+    except ValueError:
+        return f"{shown(value)} is not a URL: like https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys"
+    if url.scheme.lower() != "https" or not url.hostname:
+        return f"{shown(value)} is not an https URL: like https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys"
+    return None
+
+
 def https_endpoint(value: str) -> str | None:
     """An https URL of a host (and a port 1..65535), with no path, query or fragment: the SDK
     appends each request's path to it."""

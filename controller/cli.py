@@ -1,4 +1,4 @@
-"""slurm-log-controller: validate | render | plan | run | doctor | demo."""
+"""slurm-log-controller: validate | render | plan | run | doctor | mcp | demo."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from .observe import observe_workspace
 from .plan_output import colour_for
 from .progress import LINE_EVERY, plan_then_apply, render_interrupted
 from .reconcile import REQUIRED, Pass, Reconciler, target_for
+from .functions import desired_functions
 from .render import render
 from .report import Report, summarize
 from .resources import same_region
@@ -93,6 +94,8 @@ def cmd_validate(args, settings) -> int:
     for c in components:
         roles = "+".join(r.value for r in Role if r in c.roles)
         print(f"  {c.table:<22} {c.rule:<22} {roles:<22} {', '.join(c.files)}")
+    functions = desired_functions(components, settings.workspace_id, None)
+    print("workspace functions: " + (", ".join(f"{f.function_alias}({f.function_parameters})" for f in functions) or "none"))
     for c in components:
         for pattern in c.directory_wildcards():
             print(f"warning: {c.rule} watches {pattern}: a wildcard in a directory, which the Azure Monitor Agent "
@@ -226,6 +229,14 @@ def cmd_run(args, settings) -> int:
             server.stop()
 
 
+def cmd_mcp(args, settings) -> int:
+    """Serves until interrupted; reads only. The SDK is imported here, so other commands don't load it."""
+    from .mcp.run import serve
+
+    serve(settings, args.config, args.transport)
+    return EXIT_OK
+
+
 def cmd_demo(args, settings=None) -> int:
     """The demo makes its own settings: main reads none for it (a broken .env must not break it)."""
     from .demo import run_demo
@@ -264,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("validate", cmd_validate, "load config and settings, print what would be managed")
-    p = command("render", cmd_render, "write each DCR's and table's ARM request body, in the workspace's region")
+    p = command("render", cmd_render, "write each DCR's, table's and workspace function's ARM request body, in the workspace's region")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--offline", action="store_true", help="read nothing from Azure: the DCRs go in REGION")
     p = command("plan", cmd_plan, "read Azure, print the changes; exit 0 in sync, 3 on drift or resources in the way")
@@ -281,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("doctor", cmd_doctor, "read Azure, say per machine whether it can send its logs and the fix; "
                 "exit 0 all can, 4 any can't")
     p.add_argument("--json", action="store_true", help=f"machine-readable verdicts (format_version {FORMAT_VERSION})")
+    p = command("mcp", cmd_mcp, "serve the logs to LLM agents (Model Context Protocol), read-only, until interrupted")
+    p.add_argument("--transport", choices=("stdio", "http"), default="stdio",
+                   help="stdio (default): for a client that starts the server; http: Streamable HTTP on "
+                   "MCP_ADDRESS:MCP_PORT/mcp, with Entra ID tokens (MCP_AUTH)")
     p = command("demo", cmd_demo, "a full reconcile against the built-in Azure simulator: no Azure account needed", reads_settings=False)
     p.add_argument("--nodes", type=_at_least(1), default=4, help="nodes per nodearray in the simulated cluster (at least 1)")
     return parser

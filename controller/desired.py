@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .components import Component, Role
+from .functions import desired_functions
 from .resources import (
     ASSOCIATION_PREFIX,
     Association,
     Cluster,
     DataCollectionRule,
+    SavedSearch,
     Table,
     ownership_tags,
 )
@@ -40,6 +42,7 @@ class DesiredState:
     associations: tuple[Association, ...]
     notes: tuple[str, ...] = ()  # what looks misconfigured, for the plan to show
     placements: dict[str, tuple[str, bool]] = field(default_factory=dict)  # see Cluster.placements
+    functions: tuple[SavedSearch, ...] = ()  # the workspace functions (controller/functions.py)
 
 
 def table_for(component: Component, target: Target) -> Table:
@@ -87,7 +90,8 @@ def desired_state(components: tuple[Component, ...], target: Target, cluster: Cl
         machines = dict.fromkeys(m for role in Role if role in component.roles for m in machines_for(role, cluster))
         associations.extend(Association(m, rule.id, association_name(rule), description) for m in machines)
     return DesiredState(
-        tuple(tables), tuple(rules), tuple(associations), _notes(components, target, cluster), cluster.placements()
+        tuple(tables), tuple(rules), tuple(associations), _notes(components, target, cluster), cluster.placements(),
+        desired_functions(components, target.workspace_id, target.cluster_name),
     )
 
 

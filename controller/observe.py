@@ -9,6 +9,7 @@ from .azure.agents import AgentAdapter, UpgradeAdapter
 from .azure.associations import AssociationAdapter
 from .azure.clients import AzureClients
 from .azure.compute import ComputeAdapter
+from .azure.functions import FunctionAdapter
 from .azure.rules import RuleAdapter
 from .azure.tables import TableAdapter
 from .azure.workspace import Workspace, get_workspace
@@ -24,6 +25,7 @@ class Adapters:
     rules: RuleAdapter
     associations: AssociationAdapter
     compute: ComputeAdapter
+    functions: FunctionAdapter
     agents: AgentAdapter
     upgrades: UpgradeAdapter
 
@@ -34,6 +36,7 @@ class Adapters:
             rules=RuleAdapter(clients.monitor, settings.resource_group),
             associations=AssociationAdapter(clients.monitor),
             compute=ComputeAdapter(clients.compute),
+            functions=FunctionAdapter(clients.log_analytics, settings.workspace_id),
             agents=AgentAdapter(clients.compute),
             upgrades=UpgradeAdapter(clients.compute),
         )
@@ -46,15 +49,16 @@ def observe_workspace(clients: AzureClients, settings: Settings) -> Workspace:
 def observe(
     adapters: Adapters, settings: Settings, rule_ids: set[str], nodearray_roles: dict[str, str]
 ) -> tuple[Cluster, ObservedState, Inventory]:
-    """The cluster's machines (and the inventory they were found in), the workspace's tables, the resource group's DCRs and the
-    associations of the DCRs we want or own: every list at once, since none needs another's
-    answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
+    """The cluster's machines (and the inventory they were found in), the workspace's tables and
+    functions, the resource group's DCRs and the associations of the DCRs we want or own: every
+    list at once, since none needs another's answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
     so the cost does not grow with the number of nodes, but for pages."""
     wanted = {key(i) for i in rule_ids}
     with ThreadPoolExecutor(max_workers=settings.apply_concurrency) as pool:
         inventory = pool.submit(adapters.compute.inventory, settings.discovery_resource_groups)
         tables = pool.submit(adapters.tables.list)
         rules = pool.submit(adapters.rules.list)
+        functions = pool.submit(adapters.functions.list)
         per_rule = [pool.submit(adapters.associations.list_by_rule, i) for i in sorted(rule_ids)]
         # Which cluster we are (CLUSTER_NAME, or the tag of the VM_ID/VMSS_ID machines) decides
         # which DCRs are ours.
@@ -70,5 +74,7 @@ def observe(
             if key(r.id) not in wanted and r.owner == cluster.name
         ]
         associations = {key(a.id): a for found in per_rule for a in found.result()}
-        observed = ObservedState(tuple(tables.result()), tuple(rules.result()), tuple(associations.values()))
+        observed = ObservedState(
+            tuple(tables.result()), tuple(rules.result()), tuple(associations.values()), tuple(functions.result())
+        )
     return cluster, observed, machines

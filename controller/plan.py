@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .desired import DesiredState
-from .resources import Association, DataCollectionRule, Resource, Table, key, same_region
+from .resources import Association, DataCollectionRule, Resource, SavedSearch, Table, key, same_region
 from .settings import Policy
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
-KINDS = ("table", "dcr", "association")
+KINDS = ("table", "dcr", "association", "function")
 # What remediation changes on the machines (controller/remediation.py): written, never "in sync".
 REMEDIATION_KINDS = ("agent", "upgrade")
 SYMBOL = {CREATE: "+", UPDATE: "~", DELETE: "-"}
@@ -27,6 +27,7 @@ class ObservedState:
     tables: tuple[Table, ...] = ()
     rules: tuple[DataCollectionRule, ...] = ()
     associations: tuple[Association, ...] = ()
+    functions: tuple[SavedSearch, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity
         elif not fields:
             in_sync += 1
         elif _owned(have, policy):
-            if isinstance(want, DataCollectionRule):
+            if isinstance(want, (DataCollectionRule, SavedSearch)):
                 want = want.as_update_of(have)
             mine = isinstance(have, Association) or _owner(have) == policy.cluster_name
             changes.append(Change(UPDATE, want, fields, None if mine else owner_label(_owner(have))))
@@ -248,16 +249,19 @@ def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPol
     associations = _plan_kind(desired.associations, observed_links, policy, sync, lambda a: a.link)
     associations, withheld_links = _withhold(associations, blocked, lambda a: key(a.rule_id))
     withheld.update(withheld_links)
+    # A function is known by its alias, the name queries call: one made by hand under another
+    # id is in the way (or, adopted, updated where it is).
+    functions = _plan_kind(desired.functions, observed.functions, policy, sync, lambda f: f.function_alias.lower())
 
     ordered: list[Change] = []
     skipped: list[Skip] = []
     kept: list[Resource] = []
-    for changes, skips, _, keeps in (tables, rules, associations):
+    for changes, skips, _, keeps in (tables, rules, associations, functions):
         ordered.extend(c for c in changes if c.action != DELETE)
         skipped.extend(replace(s, withheld=withheld[key(s.id)]) for s in skips)
         kept.extend(keeps)
     # Deletes go last and in reverse: associations before their rule, rules before their table.
-    for changes, _, _, _ in (associations, rules, tables):
+    for changes, _, _, _ in (functions, associations, rules, tables):
         ordered.extend(c for c in changes if c.action == DELETE)
-    in_sync = {kind: n for kind, (_, _, n, _) in zip(KINDS, (tables, rules, associations))}
+    in_sync = {kind: n for kind, (_, _, n, _) in zip(KINDS, (tables, rules, associations, functions))}
     return Plan(tuple(ordered), tuple(skipped), in_sync, tuple(kept), desired.notes, desired.placements)

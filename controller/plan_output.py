@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from .plan import CREATE, DELETE, KINDS, SYMBOL, UPDATE, Change, Plan
 from .remediation import AgentExtension, InstanceUpgrade
-from .resources import Association, DataCollectionRule, Table, key
+from .resources import Association, DataCollectionRule, SavedSearch, Table, key
 
 # Bumped when a field changes meaning or goes away; new fields may come without a bump.
 FORMAT_VERSION = 1
@@ -68,6 +68,12 @@ def _content(resource) -> list[tuple[str, str]]:
             ("stream", f"{resource.input_stream} -> {resource.output_stream} (transform: {resource.transform_kql})"),
             ("workspace", resource.workspace_id.rsplit("/", 1)[-1]),
             ("location", f"{resource.location} (kind {resource.kind_})"),
+        ]
+    if isinstance(resource, SavedSearch):
+        return [
+            ("call", f"{resource.function_alias}({resource.function_parameters})"),
+            ("what", resource.display_name),
+            ("workspace", resource.workspace_id.rsplit("/", 1)[-1]),
         ]
     if isinstance(resource, AgentExtension):
         return [

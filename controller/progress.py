@@ -32,7 +32,10 @@ from .reconcile import Pass, Reconciler
 LINE_EVERY = 10.0  # seconds between plain progress lines
 _TICK = 0.25  # how often the bar's ETA is refreshed and a Ctrl-C is noticed
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"  # tqdm adds ", " before the postfix
-_PLURAL = {"table": "tables", "dcr": "DCRs", "association": "associations", "agent": "agents", "upgrade": "upgrades"}
+_PLURAL = {
+    "table": "tables", "dcr": "DCRs", "association": "associations", "function": "functions", "agent": "agents",
+    "upgrade": "upgrades",
+}
 
 
 def about(seconds: float) -> str:

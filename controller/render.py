@@ -1,4 +1,5 @@
-"""Offline: write each DCR's and table's ARM request body in the reference document's layout."""
+"""Offline: write each DCR's, table's and workspace function's ARM request body in the reference
+document's layout."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from .components import Component
 from .desired import Target, rule_for, table_for
+from .functions import desired_functions
 
 
 def _write(path: Path, body: dict) -> Path:
@@ -17,11 +19,14 @@ def _write(path: Path, body: dict) -> Path:
 
 def render(components: tuple[Component, ...], target: Target, out: Path) -> list[Path]:
     """DIR/data-collection-rules/<group>/<pattern>_raw_dcr.json (for `az monitor data-collection rule
-    create --rule-file`) and DIR/tables/<table>.json (the body of a table PUT)."""
+    create --rule-file`), DIR/tables/<table>.json (the body of a table PUT) and
+    DIR/functions/<name>.json (the body of a saved search PUT)."""
     written = []
     for component in components:
         rule = rule_for(component, target)
         written.append(_write(out / "data-collection-rules" / component.group.value / f"{rule.name}.json", rule.body()))
         table = table_for(component, target)
         written.append(_write(out / "tables" / f"{table.name}.json", table.body()))
+    for function in desired_functions(components, target.workspace_id, target.cluster_name):
+        written.append(_write(out / "functions" / f"{function.name}.json", function.body()))
     return written

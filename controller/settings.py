@@ -137,6 +137,34 @@ class Settings(BaseSettings):
     # The Logs query API (doctor's freshness) is not behind Resource Manager: its own URL per cloud.
     logs_endpoint: str | None = Field(None, description="Log Analytics query API URL; default: the AZURE_CLOUD's")
     _logs_endpoint = field_validator("logs_endpoint")(_checked(names.https_endpoint))
+    # The MCP server (`mcp --transport http`): who may call it, and from where.
+    mcp_address: str = Field("127.0.0.1", description="Address the MCP server's HTTP transport listens on")
+    mcp_port: int = Field(8480, ge=0, le=65535, description="Port of the MCP server's HTTP transport (0: any free port)")
+    mcp_auth: Literal["entra", "local-only"] = Field(
+        "entra", description="entra: Entra ID bearer tokens for MCP_AUDIENCE; local-only: no tokens, loopback MCP_ADDRESS only"
+    )
+    mcp_tenant_id: str | None = Field(None, description="Entra ID tenant whose tokens the MCP server accepts")
+    mcp_audience: str | None = Field(
+        None, description="The aud the MCP server's tokens must carry: its app registration's Application ID URI or client id"
+    )
+    mcp_required_scope: str | None = Field(None, description="A scope (scp) or app role (roles) every token must carry")
+    mcp_jwks_url: str | None = Field(None, description="Signing keys of the tenant; default: its Entra ID discovery keys")
+    mcp_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Accepted token issuers, comma-separated; default: the tenant's v2.0 and v1.0 issuers"
+    )
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host headers the MCP server answers (DNS-rebinding protection), comma-separated, host:port or host:*; "
+        "default: loopback names only",
+    )
+    mcp_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origin headers the MCP server accepts from browsers, comma-separated; default: none"
+    )
+    mcp_public_url: str | None = Field(None, description="The MCP endpoint's URL as clients reach it (advertised in its OAuth metadata)")
+    mcp_max_rows: int = Field(500, ge=1, le=10000, description="Most rows the MCP server's run_kql tool returns")
+    _mcp_urls = field_validator("mcp_jwks_url", "mcp_public_url")(_checked(names.https_url))
+    _mcp_address = field_validator("mcp_address")(_checked(names.host))
+    _mcp_tenant = field_validator("mcp_tenant_id")(_checked(names.guid))
     # `run` asks the workspace (2 queries) at most this often: a silent machine is news on a scale of
     # minutes (SILENT_AFTER is 10), and queries of Basic tables are billed per GB scanned.
     freshness_interval: float = Field(
@@ -148,7 +176,9 @@ class Settings(BaseSettings):
     def logs_query_endpoint(self) -> str:
         return (self.logs_endpoint or LOGS_ENDPOINTS[self.azure_cloud]).rstrip("/")
 
-    _split_lists = field_validator("vmss_id", "cluster_resource_groups", "adopt", mode="before")(_split_ids)
+    _split_lists = field_validator(
+        "vmss_id", "cluster_resource_groups", "adopt", "mcp_issuers", "mcp_allowed_hosts", "mcp_allowed_origins", mode="before"
+    )(_split_ids)
     _guid = field_validator("subscription_id")(_checked(names.guid))
     _resource_groups = field_validator(
         "resource_group", "workspace_resource_group", "vmss_rg", "cluster_resource_groups"

@@ -16,6 +16,16 @@ def test_quick_benchmark_prints_its_tables():
     assert "failed 0" in done.stdout
 
 
+def test_quick_mcp_benchmark_prints_its_table():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.mcp", "--quick"],
+        cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| tool | calls | Logs queries |" in done.stdout and "| job_story |" in done.stdout
+    assert "failed 0" in done.stdout
+
+
 def test_quick_doctor_benchmark_prints_its_table():
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.doctor", "--quick"],

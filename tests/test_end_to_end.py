@@ -40,7 +40,7 @@ def test_converge_then_repair_drift(sim, azure, capsys):
     sim.reset_calls()
     code, plan = plan_json(capsys)
     assert code == 0 and plan["summary"] == {"create": 0, "update": 0, "delete": 0, "adopt": 0, "blocked": 0}
-    assert plan["in_sync"] == {"table": 10, "dcr": 10, "association": expected_associations(sim)}
+    assert plan["in_sync"] == {"table": 10, "dcr": 10, "association": expected_associations(sim), "function": 3}
     assert sim.writes() == 0
 
     # Drift: an association deleted, a file pattern changed, a table deleted, an unowned DCR added.
@@ -90,7 +90,8 @@ def test_sync_removes_what_we_own_and_nothing_else(sim, azure, monkeypatch, caps
     code = main(["plan", "--json", "--config", str(config)])
     plan = json.loads(capsys.readouterr().out)
     assert code == 3
-    assert {(c["action"], c["kind"]) for c in plan["changes"]} == {("delete", "dcr"), ("delete", "association")}
+    # the functions no longer name dmesg_CL
+    assert {(c["action"], c["kind"]) for c in plan["changes"]} == {("delete", "dcr"), ("delete", "association"), ("update", "function")}
     assert main(["run", "--once", "--config", str(config)]) == 0
     assert sim.get(f"{RULES}/dmesg_raw_dcr") is None
     assert sim.get(f"{WS}/tables/dmesg_raw_CL") is not None  # tables only with ALLOW_TABLE_DELETE
@@ -110,7 +111,7 @@ def test_demo_runs_a_full_reconcile_without_azure(capsys, monkeypatch, tmp_path)
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--nodes", "2"]) == 0
     out = capsys.readouterr().out
-    assert "Plan: 43 to create" in out  # 10 tables + 10 DCRs + 8 + 5 x 3 associations
+    assert "Plan: 46 to create" in out  # 10 tables + 10 DCRs + 8 + 5 x 3 associations + 3 functions
     assert "2. Second pass" in out and out.count("No changes") == 2
     assert "filePatterns" in out
     found, fixed = out.split("=== 6.")[1], out.split("=== 8.")[1]  # a broken node found, then fixed

@@ -130,7 +130,9 @@ def test_rendered_bodies_are_accepted_by_azure(sim, azure, tmp_path, monkeypatch
     for path in dcrs:
         body = DataCollectionRuleResource.deserialize(json.loads(path.read_text()))
         monitor.data_collection_rules.create("slurm-rg", path.stem, body)
-    assert len(sim.list("dcr")) == 10
+    for path in sorted((tmp_path / "out" / "functions").glob("*.json")):
+        logs.saved_searches.create_or_update("slurm-rg", "logs", path.stem, json.loads(path.read_text()))
+    assert len(sim.list("dcr")) == 10 and len(sim.list("function")) == 3
     # what render wrote is exactly what the controller wants: a plan finds only associations to make
     capsys.readouterr()
     assert main(["plan", "--json"]) == 3

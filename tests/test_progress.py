@@ -19,7 +19,7 @@ from controller.progress import ApplyProgress
 from controller.ratelimit import TokenBucket
 from tests.test_daemon import wait_for
 
-TOTAL = 43  # 10 tables + 10 DCRs + 8 scheduler + 5 x (Uniform VMSS + 2 Flexible VMs) associations
+TOTAL = 46  # 10 tables + 10 DCRs + 8 scheduler + 5 x (Uniform VMSS + 2 Flexible VMs) associations + 3 functions
 RUN_ONCE = [sys.executable, "-m", "controller.cli", "run", "--once"]
 
 
@@ -54,7 +54,7 @@ def test_on_a_terminal_the_apply_shows_a_bar_counting_up_to_the_total(sim, azure
     counts = [int(n) for n in re.findall(rf"applying: +\d+%\|[^|]*\| (\d+)/{TOTAL}", output)]
     assert counts and counts[-1] == TOTAL, output
     assert any(0 < n < TOTAL for n in counts), output  # shown while it ran, not only at the end
-    assert "Applied 43, skipped 0, failed 0." in output
+    assert f"Applied {TOTAL}, skipped 0, failed 0." in output
 
 
 def test_log_lines_on_a_terminal_go_above_the_bar_not_through_it(sim, azure):
@@ -77,7 +77,7 @@ def test_log_lines_on_a_terminal_go_above_the_bar_not_through_it(sim, azure):
 
 
 def test_off_a_terminal_the_apply_prints_a_line_every_so_often(sim, azure):
-    sim.set_latency(write=0.1)  # 43 writes, 2 at a time: about 2 s
+    sim.set_latency(write=0.1)  # 46 writes, 2 at a time: about 2 s
     proc = run_once("--progress-every", "1", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
@@ -86,13 +86,13 @@ def test_off_a_terminal_the_apply_prints_a_line_every_so_often(sim, azure):
     periodic = [i for i, line in enumerate(lines) if re.fullmatch(rf"applied \d+/{TOTAL}, 0 failed, about \d+ (s|min) left", line)]
     done = [i for i, line in enumerate(lines) if re.fullmatch(rf"applied {TOTAL}/{TOTAL}, 0 failed, done in \d+\.\d s", line)]
     assert periodic and len(done) == 1, output
-    plan = lines.index(next(line for line in lines if line.startswith("Plan: 43 to create")))
-    applied = lines.index("Applied 43, skipped 0, failed 0.")
+    plan = lines.index(next(line for line in lines if line.startswith(f"Plan: {TOTAL} to create")))
+    applied = lines.index(f"Applied {TOTAL}, skipped 0, failed 0.")
     assert plan < periodic[0] < done[0] < applied, output  # the plan first, then the progress, then the result
 
 
 def test_ctrl_c_lets_the_writes_in_flight_finish_and_says_what_is_left(sim, azure, tmp_path):
-    sim.set_latency(write=0.2)  # 43 writes, 2 at a time: about 4.5 s
+    sim.set_latency(write=0.2)  # 46 writes, 2 at a time: about 4.5 s
     metrics = tmp_path / "metrics.prom"
     proc = run_once("--metrics-file", str(metrics), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
@@ -112,7 +112,7 @@ def test_ctrl_c_lets_the_writes_in_flight_finish_and_says_what_is_left(sim, azur
     applied, left = int(found[1]), int(found[2])
     assert applied + left == TOTAL and left > 0
     written = (len([t for t in sim.list("table") if t["name"].endswith("_raw_CL")])
-               + len(sim.list("dcr")) + len(sim.list("association")))
+               + len(sim.list("dcr")) + len(sim.list("association")) + len(sim.list("function")))
     assert applied == written == sim.writes()
     assert sim.writes() - writes_at_interrupt <= 2  # only those in flight (APPLY_CONCURRENCY) went on
     assert f"Plan: {left} to create, 0 to update, 0 to delete." in text  # what the next run will do

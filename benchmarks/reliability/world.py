@@ -23,7 +23,8 @@ FOREIGN_RULE = f"{RULES}/other-team-dcr"
 ASSOCIATIONS = "/providers/Microsoft.Insights/dataCollectionRuleAssociations/"
 # What the controller may write: its own names (the plan's), nothing else.
 OURS = re.compile(
-    r"(/dataCollectionRules/\w+_raw_dcr|/tables/\w+_raw_CL|/dataCollectionRuleAssociations/slurm-log-controller-\w+_raw_dcr)$",
+    r"(/dataCollectionRules/\w+_raw_dcr|/tables/\w+_raw_CL|/dataCollectionRuleAssociations/slurm-log-controller-\w+_raw_dcr"
+    r"|/savedSearches/slurm-log-controller-\w+)$",
     re.IGNORECASE,
 )
 
@@ -116,7 +117,7 @@ def cli(*argv: str) -> Run:
 
 def ours(sim) -> dict[str, dict]:
     """The controller's resources, by lowercased id, as Azure holds them."""
-    return {r["id"].lower(): r for kind in ("table", "dcr", "association") for r in sim.list(kind) if OURS.search(r["id"])}
+    return {r["id"].lower(): r for kind in ("table", "dcr", "association", "function") for r in sim.list(kind) if OURS.search(r["id"])}
 
 
 def duplicates(sim) -> list[tuple[str, str]]:

@@ -8,7 +8,9 @@ request-format). It takes the same bearer tokens as ARM and answers ``{"tables":
 plus an ``error`` object (code ``PartialError``), a failure an error status with a OneAPI error
 object (azure-monitor/logs/api/response-format). An unknown workspace is 404
 ``WorkspaceNotFoundError``; a query the engine refuses is 400 ``BadArgumentError`` with the
-reason as ``innererror`` ``SemanticError``. The KQL runs in :mod:`.logs_engine`.
+reason as ``innererror`` ``SemanticError``. The KQL runs in :mod:`.logs_engine`, after the
+workspace's functions (saved searches with a ``functionAlias``) are put in where the query calls
+them (:mod:`.kql_functions`).
 
 Faults: ``sim.inject(QUERY_OPERATION, 429, retry_after=...)`` and ``sim.hang(QUERY_OPERATION,
 ...)`` (a timeout) as for any ARM operation; :meth:`LogsMixin.partial_results` for partial ones.
@@ -34,6 +36,7 @@ import re
 from typing import Any
 
 from .errors import ArmError
+from .kql_functions import Function, FunctionCallError, expand, parse_parameters
 from .logs_engine import QueryRefused, Table, parse_timespan, run_query
 from .messages import SimResponse
 from .resources import T_DCR, T_VM, T_VMSS_VM, T_WS
@@ -231,11 +234,12 @@ class LogsMixin:
             if ws is None:
                 raise ArmError(404, "WorkspaceNotFoundError", f"The workspace could not be found: '{parts[3]}'.")
             tables = self._query_tables(ws)
+            functions = self._query_functions(ws)
             start, end = parse_timespan(body.get("timespan"), self.clock())
         self.queries.append(query)
         try:
-            table = run_query(query, tables, start, end)
-        except QueryRefused as e:
+            table = run_query(expand(query, functions), tables, start, end)
+        except (QueryRefused, FunctionCallError) as e:
             return SimResponse(400, {"error": {
                 "code": "BadArgumentError", "message": "The request had some invalid properties",
                 "innererror": {"code": "SemanticError", "message": str(e)}}})
@@ -276,6 +280,15 @@ class LogsMixin:
         body = self._lookup(f"{workspace_id}/tables/{table}") or {}
         schema = ((body.get("properties") or {}).get("schema") or {}).get("columns") or []
         return [(c["name"], c["type"]) for c in schema] + _STANDARD_COLUMNS
+
+    def _query_functions(self, ws: dict[str, Any]) -> dict[str, Function]:
+        """The workspace's functions by alias, as a query calls them."""
+        functions = {}
+        for search in self.workspace_functions(ws["id"]):
+            props = search["properties"]
+            functions[props["functionAlias"]] = Function(
+                props["functionAlias"], parse_parameters(props.get("functionParameters") or ""), props["query"])
+        return functions
 
     def _query_tables(self, ws: dict[str, Any]) -> list[Table]:
         customer = ws["properties"]["customerId"].lower()

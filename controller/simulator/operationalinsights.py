@@ -1,7 +1,9 @@
-"""Microsoft.OperationalInsights: workspaces, tables and the tables' long-running operations.
+"""Microsoft.OperationalInsights: workspaces, tables and the tables' long-running operations, and
+saved searches (workspace functions).
 
-Table writes are long-running (202 + ``Azure-AsyncOperation`` + ``Location``); the rules a table
-body must follow are in :mod:`.operationalinsights_rules`.
+Table writes are long-running (202 + ``Azure-AsyncOperation`` + ``Location``); saved searches are
+written at once (200) with a new etag each time. The rules bodies must follow are in
+:mod:`.operationalinsights_rules`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from urllib.parse import quote
 
 from .errors import ArmError
 from .messages import SimResponse, _Ctx
-from .operationalinsights_rules import BASIC_RETENTION_DAYS, validate_table
-from .resources import T_TABLE, T_WS
+from .operationalinsights_rules import BASIC_RETENTION_DAYS, validate_saved_search, validate_table
+from .resources import T_SAVED_SEARCH, T_TABLE, T_WS
 
 PLAN_SWITCH_INTERVAL = _dt.timedelta(days=7)
 
@@ -77,6 +79,11 @@ class OperationalInsightsMixin:
               "PATCH": ("Tables_Update", self._table_patch),
               "DELETE": ("Tables_Delete", self._table_delete)}),
             (ws + r"/(?P<ws>[^/]+)/tables$", {"GET": ("Tables_ListByWorkspace", self._table_list)}),
+            (ws + r"/(?P<ws>[^/]+)/savedSearches/(?P<search>[^/]+)$",
+             {"GET": ("SavedSearches_Get", self._search_get),
+              "PUT": ("SavedSearches_CreateOrUpdate", self._search_put),
+              "DELETE": ("SavedSearches_Delete", self._search_delete)}),
+            (ws + r"/(?P<ws>[^/]+)/savedSearches$", {"GET": ("SavedSearches_ListByWorkspace", self._search_list)}),
             (ws + r"/(?P<ws>[^/]+)$", {"GET": ("Workspaces_Get", self._ws_get)}),
             (ws + r"$", {"GET": ("Workspaces_ListByResourceGroup", self._list_rg(T_WS, paged=False))}),
             (sub + r"/providers/Microsoft\.OperationalInsights/workspaces$",
@@ -265,6 +272,56 @@ class OperationalInsightsMixin:
             raise ArmError(409, "Conflict", f"Table '{old['name']}' is already being deleted.")
         old["properties"]["provisioningState"] = "Deleting"
         return self._start_op(ctx, "delete", lid, ws["location"])
+
+    # --- saved searches ---------------------------------------------------------------------
+    def workspace_functions(self, workspace_id: str) -> list[dict[str, Any]]:
+        """The saved searches of a workspace that are functions (have a ``functionAlias``)."""
+        with self._lock:
+            found = [self._res[lid] for lid in self._members(workspace_id.lower() + "/savedsearches")]
+        return [s for s in found if (s.get("properties") or {}).get("functionAlias")]
+
+    def _search(self, ctx: "_Ctx") -> tuple[dict[str, Any], str, dict[str, Any] | None]:
+        ws = self._workspace(ctx)
+        lid = f"{ws['id']}/savedSearches/{ctx.params['search']}".lower()
+        return ws, lid, self._res.get(lid)
+
+    def _search_get(self, ctx: "_Ctx") -> SimResponse:
+        ws, _, found = self._search(ctx)
+        if found is None:
+            raise ArmError(404, "ResourceNotFound",
+                           f"The saved search '{ctx.params['search']}' was not found in workspace '{ws['name']}'.")
+        return SimResponse(200, found)
+
+    def _search_list(self, ctx: "_Ctx") -> SimResponse:
+        ws = self._workspace(ctx)
+        # SavedSearchesListResult has no nextLink (spec): every saved search at once.
+        return self._page(ctx, iter(self._members(ws["id"].lower() + "/savedsearches")), paged=False)
+
+    def _search_put(self, ctx: "_Ctx") -> SimResponse:
+        ws, lid, old = self._search(ctx)
+        props, _ = validate_saved_search(ctx.body, old)
+        alias = (props.get("functionAlias") or "").lower()
+        for other in self._members(ws["id"].lower() + "/savedsearches"):
+            taken = (self._res[other].get("properties") or {}).get("functionAlias") or ""
+            if alias and other != lid and taken.lower() == alias:
+                # Unverified: a workspace's functions are called by name, so two can't share one.
+                raise ArmError(409, "Conflict", f"The function alias '{props['functionAlias']}' is already used by "
+                               f"saved search '{self._res[other]['name']}' in workspace '{ws['name']}'.")
+        props.setdefault("version", 2)
+        body = {
+            "id": old["id"] if old else f"{ws['id']}/savedSearches/{ctx.params['search']}",
+            "name": old["name"] if old else ctx.params["search"],
+            "type": T_SAVED_SEARCH,
+            "etag": self._etag(),
+            "properties": props,
+        }
+        self._store(body)
+        return SimResponse(200, body)
+
+    def _search_delete(self, ctx: "_Ctx") -> SimResponse:
+        _, lid, _ = self._search(ctx)
+        self._delete(lid)
+        return SimResponse(200)  # the spec's only answer, whether it was there or not
 
     def _op_url(self, ctx: "_Ctx", loc: str, kind: str, op_id: str) -> str:
         return (f"{ctx.base_url}/subscriptions/{self.subscription_id}/providers/Microsoft.OperationalInsights/"

@@ -1,7 +1,8 @@
 """What Microsoft.OperationalInsights refuses in a table body.
 
 Sources: the spec ``Tables.json`` (2022-10-01) for shapes and enums; the service-side rules Azure
-documents, named at each check (the pages are in ``/work/shared/notes/azure-facts.md``).
+documents, named at each check (the pages are in ``/work/shared/notes/azure-facts.md``). Saved
+searches: the spec ``SavedSearches.json`` (2020-08-01, Azure/azure-rest-api-specs).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from typing import Any
 
 from .errors import ArmError
+from .kql_functions import parse_parameters
 from .validation import column_type_key
 
 # enums from the spec; ``dateTime`` in either casing (see validation.column_type_key)
@@ -130,3 +132,53 @@ def validate_table(name: str, body: Any, existing: dict[str, Any] | None) -> dic
         schema["columns"] = cols
     props["schema"] = schema
     return props
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved searches (workspace functions)
+# ---------------------------------------------------------------------------------------------
+#: SavedSearchProperties' required fields (spec).
+SAVED_SEARCH_REQUIRED = ("category", "displayName", "query")
+#: A function's name is a Kusto identifier; letters, digits and underscores, not starting with a
+#: digit (unverified: Kusto allows more in bracketed names, Azure's own rule for aliases isn't documented).
+FUNCTION_ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def validate_saved_search(body: Any, existing: dict[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+    """Validate a SavedSearch PUT body; return its writable ``properties`` and the etag it sent."""
+    if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+        raise ArmError(400, "InvalidRequestContent",
+                       "The request content was invalid: a saved search needs 'properties' (spec: required).")
+    props = copy.deepcopy(body["properties"])
+    for name in SAVED_SEARCH_REQUIRED:
+        if not isinstance(props.get(name), str) or not props[name].strip():
+            raise _bad(f"The saved search's '{name}' is required (category, displayName and query are).",
+                       f"properties.{name}")
+    alias = props.get("functionAlias")
+    if alias is not None and (not isinstance(alias, str) or not FUNCTION_ALIAS_RE.match(alias)):
+        raise _bad(f"Function alias '{alias}' is invalid: letters, digits and underscores, not starting "
+                   "with a digit.", "properties.functionAlias")
+    parameters = props.get("functionParameters")
+    if parameters is not None:
+        if not isinstance(parameters, str):
+            raise _bad("functionParameters must be a string.", "properties.functionParameters")
+        try:
+            parse_parameters(parameters)
+        except ValueError as e:
+            raise _bad(str(e), "properties.functionParameters") from None
+    version = props.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise _bad("version must be an integer (the query language's version, 2).", "properties.version")
+    tags = props.get("tags")
+    if tags is not None:
+        if not isinstance(tags, list) or not all(
+                isinstance(t, dict) and isinstance(t.get("name"), str) and isinstance(t.get("value"), str) for t in tags):
+            raise _bad("tags must be a list of {name, value} strings (spec: Tag requires both).", "properties.tags")
+    etag = body.get("etag")
+    current = (existing or {}).get("etag")
+    # "To override an existing saved search, use "*" or specify the current Etag" (spec); without
+    # one Azure answers 409 (ssc-spc-ccoe-cei/azure-guardrails-solution-accelerator#61).
+    if existing is not None and etag != "*" and etag != current:
+        raise ArmError(409, "Conflict", "Newer data exists in the Customer Configuration Store. "
+                       "To override the saved search, send its current etag or '*'.")
+    return props, etag

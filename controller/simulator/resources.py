@@ -11,6 +11,7 @@ T_VM_EXT = "Microsoft.Compute/virtualMachines/extensions"
 T_VMSS_EXT = "Microsoft.Compute/virtualMachineScaleSets/extensions"
 T_WS = "Microsoft.OperationalInsights/workspaces"
 T_TABLE = "Microsoft.OperationalInsights/workspaces/tables"
+T_SAVED_SEARCH = "Microsoft.OperationalInsights/workspaces/savedSearches"
 T_DCR = "Microsoft.Insights/dataCollectionRules"
 T_DCRA = "Microsoft.Insights/dataCollectionRuleAssociations"
 
@@ -21,6 +22,7 @@ KINDS = {
     "instance": T_VMSS_VM, "instances": T_VMSS_VM,
     "workspace": T_WS, "workspaces": T_WS,
     "table": T_TABLE, "tables": T_TABLE,
+    "function": T_SAVED_SEARCH, "functions": T_SAVED_SEARCH, "savedsearches": T_SAVED_SEARCH,
     "dcr": T_DCR, "dcrs": T_DCR,
     "association": T_DCRA, "associations": T_DCRA, "dcra": T_DCRA,
     # the last segment of the ARM type works too

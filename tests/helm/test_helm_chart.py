@@ -26,8 +26,8 @@ REQUIRED = {
     "workspaceName": "slurm-logs",
     "clusterName": "slurm1",
 }
-# Settings the chart sets itself (METRICS_*) or that only the offline `render` command uses.
-NOT_VALUES = {"metrics_address", "metrics_port", "region"}
+# Settings the chart sets itself (METRICS_*, MCP_ADDRESS/PORT) or that only the offline `render` command uses.
+NOT_VALUES = {"metrics_address", "metrics_port", "region", "mcp_address", "mcp_port"}
 
 
 def _helm():
@@ -184,6 +184,16 @@ def _every_setting() -> dict:
         "armDeleteBurst": 100,
         "armDeletesPerSecond": 2.5,
         "logsEndpoint": "https://api.loganalytics.us",
+        "mcpAuth": "entra",
+        "mcpTenantId": ZERO,
+        "mcpAudience": "api://slurm-logs-mcp",
+        "mcpRequiredScope": "Logs.Read",
+        "mcpJwksUrl": f"https://login.microsoftonline.us/{ZERO}/discovery/v2.0/keys",
+        "mcpIssuers": [f"https://login.microsoftonline.us/{ZERO}/v2.0"],
+        "mcpAllowedHosts": ["mcp.example.org:443", "slc-mcp:8480"],
+        "mcpAllowedOrigins": ["https://vscode.dev"],
+        "mcpPublicUrl": "https://mcp.example.org/mcp",
+        "mcpMaxRows": 200,
         "freshnessInterval": 600,
     }
 
@@ -353,6 +363,46 @@ def test_notes_say_how_to_check_it(chart):
     assert "/metrics" in text
     assert "exec deploy/slc-slurm-log-controller -- slurm-log-controller plan" in text
     assert "azure.clientId is empty" in text
+
+
+MCP_SETTINGS = {"mcpTenantId": ZERO, "mcpAudience": "api://slurm-logs-mcp", "mcpAllowedHosts": ["slc-mcp:8480"]}
+
+
+def test_the_mcp_server_beside_the_controller(chart):
+    validate = _kubernetes_validate()
+    objects = render(chart, {"mcp": {"enabled": True}, "components": "components: []\n"}, settings=MCP_SETTINGS)
+    for obj in objects.values():
+        validate.validate(obj, KUBE_VERSION, strict=True)
+    controller, mcp = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert controller["args"][0] == "run"
+    assert mcp["args"] == ["mcp", "--transport", "http", "--config", "/etc/slurm-log-controller/components.yaml"]
+    assert mcp["env"] == [{"name": "MCP_ADDRESS", "value": "0.0.0.0"}, {"name": "MCP_PORT", "value": "8480"}]
+    assert mcp["envFrom"] == controller["envFrom"] and mcp["securityContext"] == controller["securityContext"]
+    assert mcp["ports"] == [{"name": "mcp", "containerPort": 8480, "protocol": "TCP"}]
+    service = objects[("Service", "slc-slurm-log-controller-mcp")]
+    assert service["spec"]["ports"] == [{"name": "mcp", "port": 8480, "targetPort": "mcp", "protocol": "TCP"}]
+    data = objects[("ConfigMap", "slc-slurm-log-controller")]["data"]
+    assert data["MCP_TENANT_ID"] == ZERO and data["MCP_ALLOWED_HOSTS"] == "slc-mcp:8480"
+
+
+def test_the_mcp_server_is_off_by_default(chart):
+    containers = one(render(chart), "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["controller"]
+
+
+@pytest.mark.parametrize("settings, says", [
+    ({}, "mcp.enabled needs settings.mcpTenantId, mcpAudience"),
+    ({**MCP_SETTINGS, "mcpAuth": "local-only"}, "local-only listens on loopback"),
+])
+def test_an_open_mcp_server_is_refused(chart, settings, says):
+    with pytest.raises(Exception, match=says):
+        render(chart, {"mcp": {"enabled": True}}, settings=settings)
+
+
+def test_the_mcp_server_needs_the_daemon(chart):
+    with pytest.raises(Exception, match="mcp.enabled with mode cronjob"):
+        render(chart, {"mcp": {"enabled": True}, "mode": "cronjob", "cronjob": {"schedule": "*/5 * * * *"}},
+               settings=MCP_SETTINGS)
 
 
 def cronjob_pod(objects) -> dict:

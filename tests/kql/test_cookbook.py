@@ -115,3 +115,51 @@ def test_silent_nodes(ws, doc):
     rows = ws.run(doc["silent-nodes"])
     assert [r["Computer"] for r in rows] == ["ccw-hpc-3"]
     assert dt.timedelta(hours=2) <= rows[0]["SilentFor"] < dt.timedelta(hours=2, minutes=5)
+
+
+# --------------------------------------------------------------------------- the functions
+
+
+def test_a_jobs_story_is_its_lines_in_every_table_and_nothing_of_another_job(ws, doc):
+    rows = ws.run(doc["fn-job-story"])
+    assert {r["JobId"] for r in rows} == {102}  # no line of its node without a job in that window here
+    assert {r["SourceTable"] for r in rows} == {"slurmctld_CL", "slurmd_CL", "slurmjobs_CL"}
+    files = {f["part"]: f["lines"] for f in archive(ws.sja, ws.layout) if f["job"] == "102"}
+    assert [r["Message"] for r in rows if r["SourceTable"] == "slurmjobs_CL"] == [
+        line for part in ("env", "err", "out", "sh") for line in files[part]]
+    assert [r["Message"] for r in rows if r["SourceTable"] == "slurmctld_CL"][:2] == [
+        "_slurm_rpc_submit_batch_job: JobId=102 InitPrio=4294901759 usec=230",
+        "sched: Allocate JobId=102 NodeList=ccw-hpc-2 #CPUs=1 Partition=hpc"]
+    # the error on the same node two hours earlier and the one on ccw-hpc-1 at the same time are not its own
+    assert not [r for r in rows if "Unable to register" in r["Message"] or r["Computer"] == "ccw-hpc-1"]
+
+
+def test_a_jobs_errors_and_stderr(ws, doc):
+    assert [(r["SourceTable"], r["Process"], r["Message"][:30]) for r in ws.run(doc["fn-job-errors"])] == [
+        ("slurmd_CL", "slurmstepd", "Detected 1 oom_kill event in S")]
+    stderr = [r["Message"] for r in ws.run(doc["fn-job-stderr"])]
+    assert stderr[0] == "Traceback (most recent call last):" and len(stderr) == 5
+
+
+def test_an_array_task_by_its_own_id(ws):
+    rows = ws.run("SlurmJob(107) | where SourceTable == 'slurmctld_CL'")
+    assert [r["Message"].split(" ", 2)[1] for r in rows] == ["Allocate", "JobId=103_4(107)", "JobId=103_4(107)"]
+
+
+def test_failed_jobs_of_the_last_day(ws, doc):
+    rows = ws.run(doc["fn-failed-jobs"])
+    assert [(r["JobId"], r["State"], r["ExitCode"], r["Nodes"]) for r in rows] == [
+        (106, "TIMEOUT", None, "ccw-hpc-3"), (102, "FAILED", 1, "ccw-hpc-2")]  # newest first
+
+
+def test_a_nodes_errors_from_every_table(ws, doc):
+    rows = ws.run(doc["fn-node-errors"])
+    assert [(r["SourceTable"], r["Process"]) for r in rows] == [("slurmd_CL", "slurmstepd"), ("syslog_CL", "slurmd")]
+    assert rows[1]["Message"] == "Unable to register: Zero Bytes were transmitted or received"
+
+
+def test_errors_by_node_from_the_parsed_tables(ws, doc):
+    rows = ws.run(doc["parsed-errors-by-node"])
+    assert {(r["Computer"], r["Process"]): r["Errors"] for r in rows} == {
+        ("ccw-hpc-2", "slurmstepd"): 1, ("ccw-hpc-2", "slurmd"): 2, ("ccw-hpc-1", "slurmd"): 1,
+        ("ccw-hpc-3", "slurmstepd"): 1}

@@ -17,6 +17,11 @@ FilePath (the file's path). Every file becomes one row per line, as AMA's `logFi
 - `syslog_raw_CL`: Debian 12 rsyslog lines (RFC 3339 timestamps, `RSYSLOG_FileFormat`) and one
   Ubuntu 22.04-style host (`RSYSLOG_TraditionalFileFormat`: `Sep  8 21:11:35`).
 
+Beside them, the parsed tables `slurmctld_CL`, `slurmd_CL`, `syslog_CL` and `slurmjobs_CL` hold the
+same lines in the parsed tables' columns (`tests/kql/parsed_rows.py`), and a query may call the
+workspace functions of `controller/functions.py`, put in as the simulator does
+(`controller/simulator/kql_functions.py`).
+
 The engine is duckdb-kql (KQL translated to DuckDB SQL). It refuses one valid KQL construct that
 two seed queries use: a `parse` pattern that starts with a column (`parse RawData with EnvVar "="
 EnvValue`; the Kusto docs: "The parse pattern can start with ColumnName"). `run()` first runs a
@@ -31,6 +36,10 @@ import importlib.util
 import pathlib
 import re
 
+from controller.components import load_components
+from controller.functions import desired_functions
+from controller.simulator.kql_functions import Function, expand, parse_parameters
+from tests.kql import parsed_rows
 from tests.support import unavailable
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -39,6 +48,8 @@ DOC = ROOT / "docs" / "queries.md"
 
 SCHEDULER = "ccw-scheduler"
 TABLES = ("slurmjobs_raw_CL", "slurmctld_raw_CL", "slurmd_raw_CL", "syslog_raw_CL")
+FUNCTIONS = {f.function_alias: Function(f.function_alias, parse_parameters(f.function_parameters), f.query)
+             for f in desired_functions(load_components(), "workspace", None)}
 
 # SLURM_JOB_ARCHIVE_MAX_BYTES for the large-output job: small so the test stays fast; the
 # program's default is 10 MiB.
@@ -155,6 +166,7 @@ class Workspace:
         """Run a KQL query; the result as a list of dicts (column order kept in .columns)."""
         from duckdb_kql.errors import KqlUnsupportedError
 
+        query = expand(query, FUNCTIONS)
         try:
             rel = self.kql.query(self.con, query)
         except KqlUnsupportedError as e:
@@ -436,12 +448,31 @@ def build(layout="flat", now=None):
     for table in TABLES:
         con.execute('CREATE TABLE "%s" (TimeGenerated TIMESTAMP, RawData VARCHAR, '
                     "Computer VARCHAR, FilePath VARCHAR)" % table)
-    for table, rows in (("slurmjobs_raw_CL", slurmjobs_rows(sja, now, layout)),
-                        ("slurmctld_raw_CL", slurmctld_rows(sja, now)),
-                        ("slurmd_raw_CL", slurmd_rows(sja, now)),
-                        ("syslog_raw_CL", syslog_rows(now))):
-        con.executemany('INSERT INTO "%s" VALUES (?, ?, ?, ?)' % table, rows)
+    raw = {"slurmjobs": slurmjobs_rows(sja, now, layout), "slurmctld": slurmctld_rows(sja, now),
+           "slurmd": slurmd_rows(sja, now), "syslog": syslog_rows(now)}
+    for pattern, rows in raw.items():
+        con.executemany('INSERT INTO "%s_raw_CL" VALUES (?, ?, ?, ?)' % pattern, rows)
+    _add_parsed_tables(con, raw)
     ws = Workspace(kql, con, now)
     ws.sja = sja
     ws.layout = layout
     return ws
+
+
+_DUCKDB = {"dateTime": "TIMESTAMP", "string": "VARCHAR", "long": "BIGINT"}
+
+
+def _add_parsed_tables(con, raw):
+    """`<pattern>_CL` beside each `<pattern>_raw_CL`: the same lines, parsed."""
+    parsers = {
+        "slurmctld": lambda t, line, computer, path: parsed_rows.slurm(line, computer, path, "slurmctld", None),
+        "slurmd": lambda t, line, computer, path: parsed_rows.slurm(line, computer, path, "slurmd", None),
+        "syslog": lambda t, line, computer, path: parsed_rows.syslog(line, computer, path, t),
+        "slurmjobs": lambda t, line, computer, path: parsed_rows.archive(line, computer, path, t),
+    }
+    for pattern, rows in raw.items():
+        columns = parsed_rows.ARCHIVE_COLUMNS if pattern == "slurmjobs" else parsed_rows.COLUMNS
+        con.execute('CREATE TABLE "%s_CL" (%s)' % (pattern, ", ".join('"%s" %s' % (n, _DUCKDB[t]) for n, t in columns)))
+        parsed = [parsers[pattern](*r) for r in rows]
+        con.executemany('INSERT INTO "%s_CL" VALUES (%s)' % (pattern, ", ".join("?" * len(columns))),
+                        [tuple(p[n] for n, _ in columns) for p in parsed])

@@ -113,6 +113,20 @@ class Cluster:
         return self.cmd("sinfo", "-h", "-N", "-o", "%T").stdout.strip()
 
 
+def _change_conf(conf, changes):
+    """slurm.conf with ``changes`` (key -> value): a key's line replaced, a new key added before
+    the node lines."""
+    lines = conf.read_text().splitlines()
+    for key, value in changes.items():
+        at = next((i for i, line in enumerate(lines) if line.split("=", 1)[0] == key), None)
+        if at is None:
+            at = next(i for i, line in enumerate(lines) if line.startswith("NodeName="))
+            lines.insert(at, "%s=%s" % (key, value))
+        else:
+            lines[at] = "%s=%s" % (key, value)
+    conf.write_text("\n".join(lines) + "\n")
+
+
 def _write(path, text, mode=0o755):
     path.write_text(text)
     path.chmod(mode)
@@ -164,6 +178,13 @@ def _read_pid(path):
 
 @pytest.fixture(scope="session", params=["flat", "per-user"])
 def cluster(request):
+    yield from start_cluster(request.param)
+
+
+def start_cluster(layout, conf_changes=None, node_name="localhost"):
+    """The running cluster, then its shutdown. ``conf_changes``: slurm.conf keys replaced or
+    added (``{"JobAcctGatherType": "jobacct_gather/linux"}``); ``node_name``: its one node's
+    NodeName (slurmd runs as that node on localhost)."""
     _require_root_and_slurm()
     for user in (USER, OTHER_USER):
         try:
@@ -172,7 +193,7 @@ def cluster(request):
             _sh("useradd", "--create-home", "--shell", "/bin/sh", user)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="sja-cluster-"))
     tmp.chmod(0o755)
-    c = Cluster(tmp, request.param)
+    c = Cluster(tmp, layout)
     for d in ("state", "spool", "log"):
         (tmp / d).mkdir()
     c.work.mkdir()
@@ -231,9 +252,11 @@ SlurmdLogFile={t}/log/slurmd.log
 Prolog={t}/prolog
 Epilog={t}/epilog
 TaskProlog={t}/task_prolog
-NodeName=localhost CPUs={cpus} RealMemory=1000 State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
-""".format(t=tmp, cpus=max(2, os.cpu_count() or 2), ctld_port=ctld_port, slurmd_port=slurmd_port), 0o644)
+NodeName={node} NodeHostname=localhost CPUs={cpus} RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
+""".format(t=tmp, cpus=max(2, os.cpu_count() or 2), ctld_port=ctld_port, slurmd_port=slurmd_port, node=node_name), 0o644)
+    if conf_changes:
+        _change_conf(c.conf, conf_changes)
 
     munged_pid = None
     try:
@@ -248,7 +271,7 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         daemon_env = dict(c.env, **{DAEMON_MARKER: "root-daemon-environment", "HOME": "/root",
                                     "USER": "root"})
         _sh("slurmctld", "-f", str(c.conf), env=daemon_env)
-        _sh("slurmd", "-f", str(c.conf), env=daemon_env)
+        _sh("slurmd", "-f", str(c.conf), "-N", node_name, env=daemon_env)
         deadline = time.monotonic() + 30
         while c.node_state() != "idle":
             if time.monotonic() > deadline:

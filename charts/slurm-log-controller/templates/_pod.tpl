@@ -86,6 +86,64 @@ spec:
           mountPath: /etc/slurm-log-controller
           readOnly: true
         {{- end }}
+    {{- if .Values.mcp.enabled }}
+    {{- $s := .Values.settings }}
+    {{- if $once }}
+    {{- fail "mcp.enabled with mode cronjob: the MCP server runs beside the daemon (mode daemon), not in a pass that exits" }}
+    {{- end }}
+    {{- if eq (toString $s.mcpAuth) "local-only" }}
+    {{- fail "mcp.enabled with settings.mcpAuth=local-only: local-only listens on loopback, which nothing outside the pod reaches; use entra (mcpTenantId, mcpAudience)" }}
+    {{- end }}
+    {{- if not (and $s.mcpTenantId $s.mcpAudience $s.mcpAllowedHosts) }}
+    {{- fail "mcp.enabled needs settings.mcpTenantId, mcpAudience (whose Entra ID tokens it accepts) and mcpAllowedHosts (the Host headers clients use)" }}
+    {{- end }}
+    # The MCP server: read-only, beside the controller, with the same settings and identity.
+    - name: mcp
+      image: {{ include "slurm-log-controller.image" . | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - mcp
+        - --transport
+        - http
+        {{- if .Values.components }}
+        - --config
+        - /etc/slurm-log-controller/components.yaml
+        {{- end }}
+      envFrom:
+        - configMapRef:
+            name: {{ include "slurm-log-controller.fullname" . }}
+        {{- with .Values.extraEnvFrom }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      env:
+        - name: MCP_ADDRESS
+          value: "0.0.0.0"
+        - name: MCP_PORT
+          value: {{ .Values.mcp.port | toString | quote }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      ports:
+        - name: mcp
+          containerPort: {{ .Values.mcp.port }}
+          protocol: TCP
+      readinessProbe:
+        tcpSocket:
+          port: mcp
+        periodSeconds: 10
+      resources:
+        {{- toYaml .Values.mcp.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if .Values.components }}
+        - name: components
+          mountPath: /etc/slurm-log-controller
+          readOnly: true
+        {{- end }}
+    {{- end }}
   volumes:
     - name: tmp
       emptyDir:
