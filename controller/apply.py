@@ -72,19 +72,18 @@ class ApplyResult:
         return "\n".join(lines)
 
 
-def _depends_on(change: Change) -> str | None:
-    """The id of the resource a create/update needs first."""
+def _depends_on(change: Change) -> set[str]:
+    """The ids of the resources a create/update needs first."""
     resource = change.resource
     if change.action == DELETE:
-        return None
+        return set()
     if isinstance(resource, DataCollectionRule):
-        table = resource.output_stream.removeprefix("Custom-")
-        return key(f"{resource.workspace_id}/tables/{table}")
+        return {key(t) for t in resource.tables}
     if isinstance(resource, Association):
-        return key(resource.rule_id)
+        return {key(resource.rule_id)}
     if isinstance(resource, InstanceUpgrade) and resource.after:
-        return key(resource.after)
-    return None
+        return {key(resource.after)}
+    return set()
 
 
 def _outcome_of_error(change: Change, exc: HttpResponseError) -> tuple[str, str]:
@@ -119,8 +118,7 @@ def apply_plan(
     def run(change: Change) -> ChangeResult:
         if stop is not None and stop.is_set():
             return ChangeResult(change, SKIPPED, STOPPED)
-        needed = _depends_on(change)
-        if needed in broken:
+        if _depends_on(change) & broken:
             return ChangeResult(change, SKIPPED, "what it depends on failed")
         adapter = by_kind[change.kind]
         try:

@@ -163,7 +163,7 @@ class WorkspaceCheck:
         judged = judged_by_workspace(self.reconciler, verdicts, datetime.now(timezone.utc))
         if judged.warning:
             log.warning("%s", judged.warning)
-        self.metrics.record_workspace(judged, tuple(c.table for c in self.reconciler.components))
+        self.metrics.record_workspace(judged)
 
 
 def cmd_doctor(args, settings) -> int:

@@ -20,6 +20,7 @@ import yaml
 from . import azure_names as names
 from .errors import UserError
 from .resources import ASSOCIATION_PREFIX
+from .transforms import LogFormat, transform
 
 CONFIG_ENV_VAR = "SLURM_LOG_CONTROLLER_CONFIG"
 CHECKOUT_CONFIG = Path("config") / "components.yaml"  # relative to the working directory: a checkout
@@ -70,6 +71,8 @@ class Component:
     files: tuple[str, ...]
     roles: frozenset[Role]
     description: str = ""
+    log_format: LogFormat = LogFormat.PLAIN
+    process: str = ""  # the program its lines come from, where a line doesn't say: the pattern by default
 
     def directory_wildcards(self) -> list[str]:
         """File patterns with a wildcard before the file name: every documented AMA pattern
@@ -93,6 +96,19 @@ class Component:
     @property
     def output_stream(self) -> str:
         return f"Custom-{self.table}"
+
+    # Beside the raw table, the parsed one (issue 11): fed from the same input stream.
+    @property
+    def parsed_table(self) -> str:
+        return f"{self.pattern}_CL"
+
+    @property
+    def parsed_stream(self) -> str:
+        return f"Custom-{self.parsed_table}"
+
+    @property
+    def transform_kql(self) -> str:
+        return transform(self.log_format, self.process or self.pattern)
 
 
 @dataclass(frozen=True)
@@ -203,11 +219,14 @@ COMPONENT_KEYS = {
     "roles": "scheduler, login and/or nodes",
     "description": "text",
     "enabled": "true (default) or false",
+    "format": "how its lines are parsed into its <pattern>_CL table: " + ", ".join(f.value for f in LogFormat),
+    "process": "the program its lines come from, where a line doesn't say (default: the pattern)",
 }
 ARCHIVE_KEYS = {"root": "the archive's folder, like /shared/slurm-logs", "layout": "flat or per-user"}
 REQUIRED_KEYS = ("group", "roles")
 TOP_LEVEL_KEYS = ("components", "nodearrays")
 PATTERN_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # the stem of a table name (azure_names.table_name)
+PROCESS_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")  # goes into a KQL string literal: no quotes
 
 
 def _text(value) -> str:
@@ -293,6 +312,7 @@ def _pattern(entry: dict, files: tuple[str, ...], where: str, problems: list[str
         return None
     for problem in (
         names.table_name(f"{pattern}_raw_CL"),
+        names.table_name(f"{pattern}_CL"),
         names.rule_name(f"{pattern}_raw_dcr"),
         names.association_name(f"{ASSOCIATION_PREFIX}{pattern}_raw_dcr"),
     ):
@@ -328,10 +348,15 @@ def _component(entry, where: str, problems: list[str]) -> Component | None:
         problems.append(f"{where}.description: {names.plain_text(description)}")
     if not isinstance(entry.get("enabled", True), bool):
         problems.append(f"{where}.enabled: {_text(entry['enabled'])} is not true or false")
+    default_format = LogFormat.ARCHIVE if "archive" in entry else LogFormat.PLAIN
+    log_format = _choices(entry.get("format", default_format.value), LogFormat, f"{where}.format", problems)
+    process = entry.get("process", "")
+    if not isinstance(process, str) or not PROCESS_RE.fullmatch(process or "x"):
+        problems.append(f"{where}.process: {_text(process)} is not a program name: write letters, digits, '.', '_' or '-'")
     pattern = _pattern(entry, files, where, problems)
     if len(problems) > before:
         return None
-    return Component(pattern, group, files, roles, description)
+    return Component(pattern, group, files, roles, description, log_format, process)
 
 
 def _nodearray_roles(value, problems: list[str]) -> dict[str, Role]:
@@ -370,6 +395,7 @@ def check_config(raw) -> tuple[Config | None, list[str]]:
     components = [_component(entry, f"components[{i}]", problems) for i, entry in enumerate(entries)]
     owners: dict[str, int] = {}
     patterns: dict[str, int] = {}
+    raw_tables = {c.table.lower(): i for i, c in enumerate(components) if c is not None}
     for i, c in enumerate(components):
         if c is None:
             continue
@@ -378,6 +404,11 @@ def check_config(raw) -> tuple[Config | None, list[str]]:
             problems.append(
                 f"components[{i}]: pattern '{c.pattern}' is also components[{first}]'s: each component needs "
                 "its own table; set a different `pattern:`"
+            )
+        if c.parsed_table.lower() in raw_tables:
+            problems.append(
+                f"components[{i}]: its parsed table {c.parsed_table} is components[{raw_tables[c.parsed_table.lower()]}]'s "
+                "raw table: set a `pattern:` that doesn't end in _raw"
             )
         for j, f in enumerate(c.files):
             first = owners.setdefault(f, i)

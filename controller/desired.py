@@ -26,9 +26,12 @@ class Target:
     workspace_id: str
     location: str
     cluster_name: str | None  # None only for `render` without CLUSTER_NAME: nothing is marked as ours
-    table_plan: str = "Analytics"
+    table_plan: str = "Analytics"  # of the raw tables `<pattern>_raw_CL`
     retention_days: int | None = 30
     total_retention_days: int | None = None
+    parsed_table_plan: str = "Analytics"  # of the parsed tables `<pattern>_CL`
+    parsed_retention_days: int | None = 30
+    parsed_total_retention_days: int | None = None
 
     @property
     def resource_group_id(self) -> str:
@@ -57,6 +60,19 @@ def table_for(component: Component, target: Target) -> Table:
     )
 
 
+def parsed_table_for(component: Component, target: Target) -> Table:
+    return Table(
+        workspace_id=target.workspace_id,
+        name=component.parsed_table,
+        description=f"{component.description} (parsed: {component.log_format.value} format)",
+        plan=target.parsed_table_plan,
+        retention_days=target.parsed_retention_days,
+        total_retention_days=target.parsed_total_retention_days,
+        columns=component.log_format.columns,
+        owner=target.cluster_name,
+    )
+
+
 def rule_for(component: Component, target: Target) -> DataCollectionRule:
     return DataCollectionRule(
         resource_group_id=target.resource_group_id,
@@ -68,6 +84,9 @@ def rule_for(component: Component, target: Target) -> DataCollectionRule:
         output_stream=component.output_stream,
         workspace_id=target.workspace_id,
         tags=ownership_tags(target.cluster_name),
+        parsed_stream=component.parsed_stream,
+        parsed_transform_kql=component.transform_kql,
+        record_start_format=component.log_format.record_start,
     )
 
 
@@ -82,7 +101,7 @@ def machines_for(role: Role, cluster: Cluster) -> list[str]:
 def desired_state(components: tuple[Component, ...], target: Target, cluster: Cluster) -> DesiredState:
     tables, rules, associations = [], [], []
     for component in components:
-        tables.append(table_for(component, target))
+        tables += [table_for(component, target), parsed_table_for(component, target)]
         rule = rule_for(component, target)
         rules.append(rule)
         description = f"{component.pattern} logs of cluster {target.cluster_name}"

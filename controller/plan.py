@@ -201,8 +201,8 @@ def _plan_kind(desired, observed, policy: PlanPolicy, may_delete: bool, identity
     return changes, skipped, in_sync, unwanted
 
 
-def _table_of(rule: DataCollectionRule) -> str:
-    return key(f"{rule.workspace_id}/tables/{rule.output_stream.removeprefix('Custom-')}")
+def _tables_of(rule: DataCollectionRule) -> tuple[str, ...]:
+    return tuple(key(t) for t in rule.tables)
 
 
 def _withhold(planned: tuple, blocked: dict[str, str], needs) -> tuple[tuple, Counter]:
@@ -211,7 +211,8 @@ def _withhold(planned: tuple, blocked: dict[str, str], needs) -> tuple[tuple, Co
     changes, skipped, in_sync, kept = planned
     remaining, withheld = [], Counter()
     for change in changes:
-        root = blocked.get(needs(change.resource)) if change.action != DELETE else None
+        roots = [blocked[n] for n in needs(change.resource) if n in blocked] if change.action != DELETE else []
+        root = roots[0] if roots else None
         if root is None:
             remaining.append(change)
         else:
@@ -224,7 +225,7 @@ def _tables_with_second_signal(observed: ObservedState, cluster: str) -> tuple[T
     (Azure/azure-powershell#26777). A table that a DCR of ours writes into is ours too: we never
     make a DCR write into a table that isn't (plan_changes holds such DCRs back). Its mark isn't
     written again, so a description Azure won't update can't make an update every pass."""
-    fed = {_table_of(r) for r in observed.rules if r.owner == cluster}
+    fed = {t for r in observed.rules if r.owner == cluster for t in _tables_of(r)}
     return tuple(
         replace(t, owner=cluster) if t.owner is None and key(t.id) in fed else t for t in observed.tables
     )
@@ -239,15 +240,15 @@ def plan_changes(desired: DesiredState, observed: ObservedState, policy: PlanPol
     # A table in the way holds back the DCR that would write into it; a DCR in the way (or held
     # back) its associations. Each is counted against the resource in the way.
     blocked = {key(s.id): key(s.id) for s in tables[1]}
-    rules, withheld = _withhold(rules, blocked, _table_of)
-    blocked.update({key(r.id): blocked[_table_of(r)] for r in desired.rules if _table_of(r) in blocked})
+    rules, withheld = _withhold(rules, blocked, _tables_of)
+    blocked.update({key(r.id): blocked[t] for r in desired.rules for t in reversed(_tables_of(r)) if t in blocked})
     blocked.update({key(s.id): key(s.id) for s in rules[1]})
     # An association is "this rule on that machine": one made by hand under another name counts.
     # Associations to unowned rules are none of our business, so only ours are candidates to delete.
     ours = {key(r.id) for r in desired.rules} | {key(r.id) for r in observed.rules if _owned(r, policy)}
     observed_links = [a for a in observed.associations if key(a.rule_id) in ours]
     associations = _plan_kind(desired.associations, observed_links, policy, sync, lambda a: a.link)
-    associations, withheld_links = _withhold(associations, blocked, lambda a: key(a.rule_id))
+    associations, withheld_links = _withhold(associations, blocked, lambda a: (key(a.rule_id),))
     withheld.update(withheld_links)
     # A function is known by its alias, the name queries call: one made by hand under another
     # id is in the way (or, adopted, updated where it is).

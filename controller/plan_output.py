@@ -66,6 +66,10 @@ def _content(resource) -> list[tuple[str, str]]:
         return [
             ("files", ", ".join(resource.file_patterns)),
             ("stream", f"{resource.input_stream} -> {resource.output_stream} (transform: {resource.transform_kql})"),
+            *([("parsed", f"{resource.input_stream} -> {resource.parsed_stream} "
+                          f"(transform: {len(resource.parsed_transform_kql)} characters of KQL)")] if resource.parsed_stream else []),
+            *([("records", f"multiline: a record starts at a line beginning {resource.record_start_format}")]
+              if resource.record_start_format else []),
             ("workspace", resource.workspace_id.rsplit("/", 1)[-1]),
             ("location", f"{resource.location} (kind {resource.kind_})"),
         ]

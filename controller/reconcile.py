@@ -34,6 +34,9 @@ def target_for(settings: Settings, location: str, cluster_name: str | None) -> T
         table_plan=settings.table_plan,
         retention_days=settings.table_retention_days,
         total_retention_days=settings.table_total_retention_days,
+        parsed_table_plan=settings.parsed_table_plan,
+        parsed_retention_days=settings.parsed_table_retention_days,
+        parsed_total_retention_days=settings.parsed_table_total_retention_days,
     )
 
 

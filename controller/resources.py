@@ -132,6 +132,10 @@ class DataCollectionRule:
     stream_columns: tuple[tuple[str, str], ...] = STREAM_COLUMNS
     transform_kql: str = "source"
     kind_: str = "Linux"
+    # The parsed table's data flow, from the same input stream (issue 11); "" for a raw-only DCR.
+    parsed_stream: str = ""
+    parsed_transform_kql: str = ""
+    record_start_format: str | None = None  # settings.text.recordStartTimestampFormat: multiline records
 
     kind = "dcr"
 
@@ -143,9 +147,26 @@ class DataCollectionRule:
     def owner(self) -> str | None:
         return _tags_owner(self.tags)
 
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The ids of the tables it writes into."""
+        streams = (self.output_stream, self.parsed_stream) if self.parsed_stream else (self.output_stream,)
+        return tuple(f"{self.workspace_id}/tables/{s.removeprefix('Custom-')}" for s in streams)
+
     def body(self) -> dict[str, Any]:
         # No dataCollectionEndpointId: AMA text logs need a DCE only behind Private Link.
         destination = "workspace"
+        flows = [(self.output_stream, self.transform_kql)]
+        if self.parsed_stream:
+            flows.append((self.parsed_stream, self.parsed_transform_kql))
+        log_file: dict[str, Any] = {
+            "name": self.name.replace("_", "-"),
+            "streams": [self.input_stream],
+            "filePatterns": list(self.file_patterns),
+            "format": "text",
+        }
+        if self.record_start_format:
+            log_file["settings"] = {"text": {"recordStartTimestampFormat": self.record_start_format}}
         return {
             "location": self.location,
             "kind": self.kind_,
@@ -155,18 +176,7 @@ class DataCollectionRule:
                 "streamDeclarations": {
                     self.input_stream: {"columns": [{"name": n, "type": t} for n, t in self.stream_columns]}
                 },
-                "dataSources": {
-                    "logFiles": [
-                        {
-                            "name": self.name.replace("_", "-"),
-                            "streams": [self.input_stream],
-                            "filePatterns": list(self.file_patterns),
-                            # No settings.text.recordStartTimestampFormat: one line, one record.
-                            # Slurm's "[2025-..]" and syslog's "Sep  8 .." lines match no format.
-                            "format": "text",
-                        }
-                    ]
-                },
+                "dataSources": {"logFiles": [log_file]},
                 "destinations": {
                     "logAnalytics": [{"name": destination, "workspaceResourceId": self.workspace_id}]
                 },
@@ -174,9 +184,10 @@ class DataCollectionRule:
                     {
                         "streams": [self.input_stream],
                         "destinations": [destination],
-                        "transformKql": self.transform_kql,
-                        "outputStream": self.output_stream,
+                        "transformKql": kql,
+                        "outputStream": stream,
                     }
+                    for stream, kql in flows
                 ],
             },
         }
@@ -195,6 +206,9 @@ class DataCollectionRule:
             "destination.workspaceResourceId": key(self.workspace_id),
             "dataFlow.transformKql": self.transform_kql,
             "dataFlow.outputStream": self.output_stream,
+            "parsedFlow.transformKql": self.parsed_transform_kql,
+            "parsedFlow.outputStream": self.parsed_stream,
+            "recordStartTimestampFormat": self.record_start_format or "",
             "tags": {k: v for k, v in self.tags.items() if k in (MANAGED_BY_TAG, CLUSTER_TAG)},
         }
 
@@ -206,6 +220,8 @@ class DataCollectionRule:
         destinations = (props.get("destinations") or {}).get("logAnalytics") or [{}]
         streams = log_files[0].get("streams") or [""]
         declared = (props.get("streamDeclarations") or {}).get(streams[0], {})
+        parsed = flows[1] if len(flows) > 1 else {}
+        text = (log_files[0].get("settings") or {}).get("text") or {}
         return cls(
             resource_group_id="/".join(data["id"].split("/")[:5]),
             name=data["name"],
@@ -219,6 +235,9 @@ class DataCollectionRule:
             stream_columns=tuple((c["name"], c["type"]) for c in declared.get("columns") or ()),
             transform_kql=flows[0].get("transformKql") or "",
             kind_=data.get("kind") or "",
+            parsed_stream=parsed.get("outputStream") or "",
+            parsed_transform_kql=parsed.get("transformKql") or "",
+            record_start_format=text.get("recordStartTimestampFormat"),
         )
 
 

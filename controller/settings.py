@@ -109,10 +109,16 @@ class Settings(BaseSettings):
         description="Take over resources that carry our names but not our mark: `unowned` (no mark) "
         "and/or `cluster:<name>` (another cluster name's), comma-separated",
     )
-    table_plan: Literal["Analytics", "Basic"] = Field("Analytics", description="Log Analytics table plan")
-    table_retention_days: int | None = Field(30, description="Interactive retention of each table, 4..730 days")
+    table_plan: Literal["Analytics", "Basic"] = Field("Analytics", description="Log Analytics plan of the raw tables <pattern>_raw_CL")
+    table_retention_days: int | None = Field(30, description="Interactive retention of each raw table, 4..730 days")
     table_total_retention_days: int | None = Field(
-        None, description="Total retention (with long-term retention), 4..730 or a long-term value up to 4383 days; default: same as TABLE_RETENTION_DAYS"
+        None, description="Total retention of each raw table (with long-term retention), 4..730 or a long-term value up to 4383 days; default: same as TABLE_RETENTION_DAYS"
+    )
+    # The parsed tables are what people and functions query: Analytics, whose queries are free.
+    parsed_table_plan: Literal["Analytics", "Basic"] = Field("Analytics", description="Log Analytics plan of the parsed tables <pattern>_CL")
+    parsed_table_retention_days: int | None = Field(30, description="Interactive retention of each parsed table, 4..730 days")
+    parsed_table_total_retention_days: int | None = Field(
+        None, description="Total retention of each parsed table, as TABLE_TOTAL_RETENTION_DAYS; default: same as PARSED_TABLE_RETENTION_DAYS"
     )
     azure_cloud: Cloud = Field(Cloud.PUBLIC, description="AzurePublicCloud, AzureChinaCloud or AzureUSGovernment")
     arm_endpoint: str | None = Field(None, description="Resource Manager URL; default: the AZURE_CLOUD's")
@@ -191,8 +197,8 @@ class Settings(BaseSettings):
     _region = field_validator("region")(_checked(names.plain_text))
     _endpoint = field_validator("arm_endpoint")(_checked(names.https_endpoint))
     _address = field_validator("metrics_address")(_checked(names.host))
-    _retention = field_validator("table_retention_days")(_checked(names.interactive_retention))
-    _total_retention = field_validator("table_total_retention_days")(_checked(names.total_retention))
+    _retention = field_validator("table_retention_days", "parsed_table_retention_days")(_checked(names.interactive_retention))
+    _total_retention = field_validator("table_total_retention_days", "parsed_table_total_retention_days")(_checked(names.total_retention))
 
     @field_validator("adopt")
     @classmethod
@@ -225,17 +231,20 @@ class Settings(BaseSettings):
         if bool(self.vmss_rg) != bool(self.vmss_name):
             given, missing = ("VMSS_RG", "VMSS_NAME") if self.vmss_rg else ("VMSS_NAME", "VMSS_RG")
             problems.append(f"{missing}: not set, but {given} is: set both to name one scale set, or use VMSS_ID")
-        interactive, total = self.table_retention_days, self.table_total_retention_days
-        if interactive is not None and total is not None and total < interactive:
-            problems.append(
-                f"TABLE_TOTAL_RETENTION_DAYS: {total} is below TABLE_RETENTION_DAYS ({interactive}): the total "
-                "includes the interactive days; raise it, or leave it unset to keep the same"
-            )
-        if self.table_plan == "Basic" and interactive not in (None, names.BASIC_RETENTION_DAYS):
-            problems.append(
-                f"TABLE_RETENTION_DAYS: {interactive} with TABLE_PLAN=Basic: Azure fixes a Basic table's retention "
-                f"at {names.BASIC_RETENTION_DAYS} days; leave TABLE_RETENTION_DAYS unset, or use TABLE_PLAN=Analytics"
-            )
+        for prefix, plan, interactive, total in (
+            ("TABLE", self.table_plan, self.table_retention_days, self.table_total_retention_days),
+            ("PARSED_TABLE", self.parsed_table_plan, self.parsed_table_retention_days, self.parsed_table_total_retention_days),
+        ):
+            if interactive is not None and total is not None and total < interactive:
+                problems.append(
+                    f"{prefix}_TOTAL_RETENTION_DAYS: {total} is below {prefix}_RETENTION_DAYS ({interactive}): the total "
+                    "includes the interactive days; raise it, or leave it unset to keep the same"
+                )
+            if plan == "Basic" and interactive not in (None, names.BASIC_RETENTION_DAYS):
+                problems.append(
+                    f"{prefix}_RETENTION_DAYS: {interactive} with {prefix}_PLAN=Basic: Azure fixes a Basic table's retention "
+                    f"at {names.BASIC_RETENTION_DAYS} days; leave {prefix}_RETENTION_DAYS unset, or use {prefix}_PLAN=Analytics"
+                )
         return problems
 
     @property

@@ -74,6 +74,15 @@ BAD_SETTINGS = {
         {"TABLE_PLAN": "Basic", "TABLE_RETENTION_DAYS": "90"},
         ["TABLE_RETENTION_DAYS: 90 with TABLE_PLAN=Basic", "30 days"],
     ),
+    "parsed tables' Basic plan with other retention": (
+        {"PARSED_TABLE_PLAN": "Basic", "PARSED_TABLE_RETENTION_DAYS": "90"},
+        ["PARSED_TABLE_RETENTION_DAYS: 90 with PARSED_TABLE_PLAN=Basic", "30 days"],
+    ),
+    "parsed total below interactive": (
+        {"PARSED_TABLE_RETENTION_DAYS": "90", "PARSED_TABLE_TOTAL_RETENTION_DAYS": "60"},
+        ["PARSED_TABLE_TOTAL_RETENTION_DAYS: 60 is below PARSED_TABLE_RETENTION_DAYS (90)"],
+    ),
+    "PARSED_TABLE_PLAN unknown": ({"PARSED_TABLE_PLAN": "Free"}, ["PARSED_TABLE_PLAN: 'Free' is not one of 'Analytics' or 'Basic'"]),
     "TABLE_PLAN unknown": ({"TABLE_PLAN": "Free"}, ["TABLE_PLAN: 'Free' is not one of 'Analytics' or 'Basic'"]),
     "POLICY unknown": ({"POLICY": "yolo"}, ["POLICY: 'yolo' is not one of 'upsert-only' or 'sync'"]),
     "ALLOW_TABLE_DELETE not a boolean": ({"ALLOW_TABLE_DELETE": "maybe"}, ["ALLOW_TABLE_DELETE: 'maybe' is not true or false"]),
@@ -159,6 +168,12 @@ BAD_CONFIGS = {
     "pattern a number": (_config("- {pattern: 123, group: os, files: [/var/log/a.log], roles: [nodes]}\n"), ["components[0].pattern: 123 is not a name"]),
     "derived pattern with dots": (_config("- {group: os, files: [/var/log/my.app.log], roles: [nodes]}\n"), ["pattern 'my.app' (from /var/log/my.app.log) cannot name a table", "set `pattern:`"]),
     "derived pattern from a wildcard": (_config("- {group: os, files: ['/x/*/*'], roles: [nodes]}\n"), ["pattern '*' (from /x/*/*)"]),
+    "unknown format": (_config("- {group: os, files: [/var/log/a.log], roles: [nodes], format: json}\n"), ["components[0].format: 'json' is not one of slurm, syslog"]),
+    "process with a quote": (_config('- {group: os, files: [/var/log/a.log], roles: [nodes], process: "a\\"b"}\n'), ["components[0].process:", "not a program name"]),
+    "parsed table is another's raw table": (
+        _config(GOOD_ENTRY, "- {pattern: a_raw, group: os, files: [/var/log/b.log], roles: [nodes]}\n"),
+        ["components[1]: its parsed table a_raw_CL is components[0]'s raw table", "doesn't end in _raw"],
+    ),
     "description with a bell": (_config('- {group: os, files: [/var/log/a.log], roles: [nodes], description: "a\\ab"}\n'), ["components[0].description:", "control character"]),
     "description with a newline": (_config('- {group: os, files: [/var/log/a.log], roles: [nodes], description: "two\\nlines"}\n'), ["components[0].description:"]),
     "description a list": (_config("- {group: os, files: [/var/log/a.log], roles: [nodes], description: [a, b]}\n"), ["components[0].description:", "not text"]),

@@ -83,7 +83,7 @@ def validates_offline(done, sim):
 
 def converges(done, sim):
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(sim.list("table")) == 10
+    assert len(sim.list("table")) == 20  # a raw and a parsed table per component
     assert len(sim.list("dcr")) == 10
     assert len(sim.list("association")) == expected_associations(sim)
 

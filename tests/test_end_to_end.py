@@ -31,7 +31,7 @@ def expected_associations(sim) -> int:
 def test_converge_then_repair_drift(sim, azure, capsys):
     # An empty subscription converges in one pass.
     assert main(["run", "--once"]) == 0
-    assert sim.calls["Tables_CreateOrUpdate"] == 10
+    assert sim.calls["Tables_CreateOrUpdate"] == 20  # a raw and a parsed table per component
     assert sim.calls["DataCollectionRules_Create"] == 10
     assert sim.calls["DataCollectionRuleAssociations_Create"] == expected_associations(sim)
     assert sim.calls.get("DataCollectionRuleAssociations_Get", 0) == 0
@@ -40,7 +40,7 @@ def test_converge_then_repair_drift(sim, azure, capsys):
     sim.reset_calls()
     code, plan = plan_json(capsys)
     assert code == 0 and plan["summary"] == {"create": 0, "update": 0, "delete": 0, "adopt": 0, "blocked": 0}
-    assert plan["in_sync"] == {"table": 10, "dcr": 10, "association": expected_associations(sim), "function": 3}
+    assert plan["in_sync"] == {"table": 20, "dcr": 10, "association": expected_associations(sim), "function": 3}
     assert sim.writes() == 0
 
     # Drift: an association deleted, a file pattern changed, a table deleted, an unowned DCR added.
@@ -111,7 +111,7 @@ def test_demo_runs_a_full_reconcile_without_azure(capsys, monkeypatch, tmp_path)
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--nodes", "2"]) == 0
     out = capsys.readouterr().out
-    assert "Plan: 46 to create" in out  # 10 tables + 10 DCRs + 8 + 5 x 3 associations + 3 functions
+    assert "Plan: 56 to create" in out  # 20 tables + 10 DCRs + 8 + 5 x 3 associations + 3 functions
     assert "2. Second pass" in out and out.count("No changes") == 2
     assert "filePatterns" in out
     found, fixed = out.split("=== 6.")[1], out.split("=== 8.")[1]  # a broken node found, then fixed
@@ -156,5 +156,5 @@ def test_every_switched_off_component_can_be_switched_on(sim, azure):
     path = Path.cwd() / "all.yaml"
     path.write_text(text)
     assert main(["run", "--once", "--config", str(path)]) == 0
-    assert len(sim.list("table")) == len(sim.list("dcr")) == 16
+    assert len(sim.list("table")) == 2 * len(sim.list("dcr")) == 32
     assert main(["plan", "--config", str(path)]) == 0

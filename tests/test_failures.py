@@ -119,8 +119,8 @@ def test_rendered_bodies_are_accepted_by_azure(sim, azure, tmp_path, monkeypatch
     assert "REGION=westeurope ignored: workspace logs is in eastus" in capsys.readouterr().err
     dcrs = sorted((tmp_path / "out" / "data-collection-rules").glob("*/*_raw_dcr.json"))
     assert {json.loads(p.read_text())["location"] for p in dcrs} == {"eastus"}
-    tables = sorted((tmp_path / "out" / "tables").glob("*_raw_CL.json"))
-    assert {p.parent.name for p in dcrs} == {"slurm", "os", "cyclecloud"} and len(dcrs) == len(tables) == 10
+    tables = sorted((tmp_path / "out" / "tables").glob("*_CL.json"))  # raw and parsed
+    assert {p.parent.name for p in dcrs} == {"slurm", "os", "cyclecloud"} and len(dcrs) == len(tables) / 2 == 10
     kwargs = {"base_url": azure.endpoint}
     credential = DefaultAzureCredential()
     logs = LogAnalyticsManagementClient(credential, sim.subscription_id, **kwargs)

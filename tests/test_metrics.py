@@ -93,7 +93,7 @@ def test_daemon_metrics_follow_drift_and_recovery(sim, daemon):  # noqa: F811
     assert value(m, "slurm_log_controller_nodes", role="nodes", covered="true") == 3 + 2  # 3 Uniform instances, 2 Flexible VMs
     assert value(m, "slurm_log_controller_nodes", role="scheduler", covered="true") == 1
     assert value(m, "slurm_log_controller_nodes", role="nodes", covered="false") == 0
-    assert value(m, "slurm_log_controller_resources", kind="table", state="in_sync") == 10
+    assert value(m, "slurm_log_controller_resources", kind="table", state="in_sync") == 20  # raw and parsed
     assert value(m, "slurm_log_controller_changes_total", kind="association", action="create", result="applied") == expected(sim)
     assert value(m, "slurm_log_controller_last_success_timestamp_seconds") > time.time() - 30
     assert value(m, "slurm_log_controller_arm_requests_total", operation="dataCollectionRules.put", status_class="2xx") == 10

@@ -4,6 +4,7 @@ world made by the reference scripts or by another cluster name."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jsonschema
@@ -104,7 +105,8 @@ def build_reference_world(sim, server, tags=None, owner=None):
     for component in load_components():
         table = table_for(component, target).body()
         log_analytics.tables.begin_create_or_update(RG, "logs", component.table, table).result()
-        body = rule_for(component, target).body()
+        # the reference scripts make the raw table and flow only
+        body = dataclasses.replace(rule_for(component, target), parsed_stream="", record_start_format=None).body()
         body["tags"] = tags or body["tags"]
         monitor.data_collection_rules.create(RG, component.rule, body)
     monitor.data_collection_rule_associations.create(
@@ -126,7 +128,9 @@ def test_the_reference_scripts_world_is_blocked_until_adopted(sim, azure, monkey
     # run leaves them alone and says the configuration isn't in effect
     assert main(["run", "--once"]) == 1
     assert sim.get(f"{RULES}/slurmd_raw_dcr")["tags"] == {"team": "hpc"}
-    assert sim.calls.get("Tables_CreateOrUpdate", 0) == 0 and sim.calls.get("DataCollectionRules_Create", 0) == 0
+    # only the parsed tables, new names nobody holds, are made
+    assert sim.calls.get("Tables_CreateOrUpdate", 0) == 10 and sim.calls.get("DataCollectionRules_Create", 0) == 0
+    assert {t["name"] for t in sim.list("table")} >= {c.parsed_table for c in load_components()}
 
     monkeypatch.setenv("ADOPT", "unowned")
     code, plan = plan_json(capsys)

@@ -19,7 +19,7 @@ from controller.progress import ApplyProgress
 from controller.ratelimit import TokenBucket
 from tests.test_daemon import wait_for
 
-TOTAL = 46  # 10 tables + 10 DCRs + 8 scheduler + 5 x (Uniform VMSS + 2 Flexible VMs) associations + 3 functions
+TOTAL = 56  # 20 tables (raw and parsed) + 10 DCRs + 8 scheduler + 5 x (Uniform VMSS + 2 Flexible VMs) associations + 3 functions
 RUN_ONCE = [sys.executable, "-m", "controller.cli", "run", "--once"]
 
 
@@ -77,7 +77,7 @@ def test_log_lines_on_a_terminal_go_above_the_bar_not_through_it(sim, azure):
 
 
 def test_off_a_terminal_the_apply_prints_a_line_every_so_often(sim, azure):
-    sim.set_latency(write=0.1)  # 46 writes, 2 at a time: about 2 s
+    sim.set_latency(write=0.1)  # 56 writes, 2 at a time: about 3 s
     proc = run_once("--progress-every", "1", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
@@ -92,7 +92,7 @@ def test_off_a_terminal_the_apply_prints_a_line_every_so_often(sim, azure):
 
 
 def test_ctrl_c_lets_the_writes_in_flight_finish_and_says_what_is_left(sim, azure, tmp_path):
-    sim.set_latency(write=0.2)  # 46 writes, 2 at a time: about 4.5 s
+    sim.set_latency(write=0.2)  # 56 writes, 2 at a time: about 5.5 s
     metrics = tmp_path / "metrics.prom"
     proc = run_once("--metrics-file", str(metrics), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
@@ -111,7 +111,7 @@ def test_ctrl_c_lets_the_writes_in_flight_finish_and_says_what_is_left(sim, azur
     assert found, text
     applied, left = int(found[1]), int(found[2])
     assert applied + left == TOTAL and left > 0
-    written = (len([t for t in sim.list("table") if t["name"].endswith("_raw_CL")])
+    written = (len([t for t in sim.list("table") if t["name"].endswith("_CL")])
                + len(sim.list("dcr")) + len(sim.list("association")) + len(sim.list("function")))
     assert applied == written == sim.writes()
     assert sim.writes() - writes_at_interrupt <= 2  # only those in flight (APPLY_CONCURRENCY) went on

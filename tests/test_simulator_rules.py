@@ -8,7 +8,8 @@ from collections import Counter
 from controller.cli import main
 from tests.support import RG
 
-TABLES = DCRS = 10
+DCRS = 10
+TABLES = 2 * DCRS  # a raw and a parsed table per component
 
 
 def test_a_failed_table_creation_is_reported_and_its_dcr_not_sent(sim, azure, capsys):
@@ -35,21 +36,33 @@ def test_dcrs_go_to_the_workspaces_region(sim, azure, monkeypatch):
     assert main(["plan"]) == 0
 
 
+def _by_class(sim, *fields) -> dict[str, set]:
+    """{"raw": ..., "parsed": ...}: the values of `fields` of each class's tables."""
+    found = {"raw": set(), "parsed": set()}
+    for t in sim.list("table"):
+        found["raw" if t["name"].endswith("_raw_CL") else "parsed"].add(tuple(t["properties"][f] for f in fields))
+    return found
+
+
 def test_the_basic_plan_keeps_azures_30_days(sim, azure, monkeypatch):
+    """Basic for the raw tables, the lossless copy; the parsed ones, which people query, stay Analytics."""
     monkeypatch.setenv("TABLE_PLAN", "Basic")
+    monkeypatch.setenv("PARSED_TABLE_RETENTION_DAYS", "90")
     assert main(["run", "--once"]) == 0
-    assert {(t["properties"]["plan"], t["properties"]["retentionInDays"]) for t in sim.list("table")} == {("Basic", 30)}
+    assert _by_class(sim, "plan", "retentionInDays") == {"raw": {("Basic", 30)}, "parsed": {("Analytics", 90)}}
     assert main(["plan"]) == 0
 
 
 def test_long_term_retention_azure_accepts(sim, azure, monkeypatch):
     monkeypatch.setenv("TABLE_TOTAL_RETENTION_DAYS", "1095")
+    monkeypatch.setenv("PARSED_TABLE_TOTAL_RETENTION_DAYS", "730")
     assert main(["run", "--once"]) == 0
-    assert {t["properties"]["totalRetentionInDays"] for t in sim.list("table")} == {1095}
+    assert _by_class(sim, "totalRetentionInDays") == {"raw": {(1095,)}, "parsed": {(730,)}}
 
 
 def test_retention_azure_refuses_is_refused_before_any_request(sim, azure, monkeypatch, capsys):
-    for name, value in (("TABLE_TOTAL_RETENTION_DAYS", "1000"), ("TABLE_RETENTION_DAYS", "731")):
+    for name, value in (("TABLE_TOTAL_RETENTION_DAYS", "1000"), ("TABLE_RETENTION_DAYS", "731"),
+                        ("PARSED_TABLE_RETENTION_DAYS", "3"), ("PARSED_TABLE_TOTAL_RETENTION_DAYS", "1000")):
         with monkeypatch.context() as env:
             env.setenv(name, value)
             assert main(["run", "--once"]) == 2

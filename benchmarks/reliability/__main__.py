@@ -39,7 +39,7 @@ scenarios are the project's tests: `tests/test_fault_matrix.py` (every fault),
 capability adds rows to its tables.
 
 The world: a workspace, a scheduler VM, a Uniform scale set of 3 and a Flexible one of 2, cold
-(46 resources to create: 10 tables, 10 DCRs, 23 associations, 3 workspace functions), plus another team's DCR and
+(56 resources to create: 20 tables, raw and parsed, 10 DCRs, 23 associations, 3 workspace functions), plus another team's DCR and
 association, which must never be written to.
 """
 FAULTS_NOTE = """

@@ -31,7 +31,7 @@ from controller.simulator import ArmSimulator, SimResponse
 from .world import build_sim, cli, duplicates, environ, foreign_writes, ours, serving
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAST_POINT = 24  # a cold start here sends 46 writes and about 40 polls: points within the first 24 of each run
+LAST_POINT = 24  # a cold start here sends 56 writes and its tables' polls: points within the first 24 of each run
 VOLATILE = {"etag", "systemData", "immutableId", "lastPlanModifiedDate"}
 LRO_POLLS = ("OperationStatuses_Get", "OperationResults_Get")
 DAEMON_ENV = {"RECONCILE_INTERVAL": "1", "RECONCILE_JITTER": "0", "METRICS_PORT": "0", "APPLY_CONCURRENCY": "4"}
@@ -49,7 +49,7 @@ class Workload:
 
 
 def _cold_world() -> ArmSimulator:
-    """Nothing of ours yet: a cold start writes 46 resources."""
+    """Nothing of ours yet: a cold start writes 56 resources."""
     sim = build_sim()
     sim.lro_polls = 3  # table creations stay pending for a few polls: kills land while they run
     sim.lro_seconds = 2.0

@@ -25,7 +25,7 @@ THROTTLED = "slurm_log_controller_arm_throttled_total"
 FAILED_PASS = 'slurm_log_controller_reconcile_passes_total{result="failure"}'
 FAILED_CHANGE = 'slurm_log_controller_changes_total{action="create",kind="%s",result="failed"}'
 SKIPPED_CHANGE = 'slurm_log_controller_changes_total{action="create",kind="%s",result="skipped"}'
-ALL_APPLIED = "Applied 46, skipped 0, failed 0."  # the cold start, whole, in the faulty pass
+ALL_APPLIED = "Applied 56, skipped 0, failed 0."  # the cold start, whole, in the faulty pass
 # The daemon's (and `run --once --metrics-file`'s) look at the workspace, by result.
 WORKSPACE_CHECK = 'slurm_log_controller_workspace_checks_total{result="%s"}'
 MAX_PASSES = 5  # a scenario not in sync after this many passes after its fault has not converged

@@ -21,9 +21,10 @@ RG = "slurm-rg"
 RULES = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Insights/dataCollectionRules"
 FOREIGN_RULE = f"{RULES}/other-team-dcr"
 ASSOCIATIONS = "/providers/Microsoft.Insights/dataCollectionRuleAssociations/"
-# What the controller may write: its own names (the plan's), nothing else.
+# What the controller may write: its own names (the plan's), nothing else: raw tables <pattern>_raw_CL
+# and parsed tables <pattern>_CL.
 OURS = re.compile(
-    r"(/dataCollectionRules/\w+_raw_dcr|/tables/\w+_raw_CL|/dataCollectionRuleAssociations/slurm-log-controller-\w+_raw_dcr"
+    r"(/dataCollectionRules/\w+_raw_dcr|/tables/\w+_CL|/dataCollectionRuleAssociations/slurm-log-controller-\w+_raw_dcr"
     r"|/savedSearches/slurm-log-controller-\w+)$",
     re.IGNORECASE,
 )

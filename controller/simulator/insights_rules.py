@@ -12,6 +12,8 @@ import re
 from typing import Any, Callable
 
 from .errors import ArmError, detail, invalid_payload
+from .logs_engine import QueryRefused, transform_output
+from .transform_rules import transform_problems
 from .validation import column_type_key, is_str_list, validate_tags
 
 # ---------------------------------------------------------------------------------------------
@@ -290,9 +292,10 @@ def validate_dcr(body: Any, lookup: Lookup, workspace_tables: Callable[[str], di
                         f"Table for output stream '{o}' is not available for destination '{dn}'.",
                         f"{tgt}.outputStream",
                     ))
-                elif _is_source(df.get("transformKql")):
+                else:
                     for stream in streams:
-                        _check_output_columns(declared.get(stream.lower()), t, errs, f"{tgt}.transformKql")
+                        output = _transform_output(df.get("transformKql"), declared.get(stream.lower()), errs, f"{tgt}.transformKql")
+                        _check_output_columns(output, t, errs, f"{tgt}.transformKql")
 
     _check_limits(sd, ds, flows, errs)
     if errs:
@@ -323,6 +326,28 @@ def _region(location: Any) -> str:
 def _is_source(transform: Any) -> bool:
     """``source`` (or none) passes the input stream through unchanged: its columns are the output."""
     return transform is None or (isinstance(transform, str) and transform.strip() in ("", "source"))
+
+
+def _transform_output(kql: Any, stream: dict | None, errs: list, tgt: str) -> dict | None:
+    """The columns a data flow writes, in a stream declaration's shape: the input stream's with
+    ``source``; else what the transform outputs, run on no rows by the local KQL engine, once
+    Azure's rules for transforms (``transform_rules``) pass. None when it can't be told."""
+    if _is_source(kql) or not stream or not isinstance(stream.get("columns"), list):
+        return stream
+    if not isinstance(kql, str):
+        errs.append(detail("InvalidTransformQuery", "transformKql must be a string.", tgt))
+        return None
+    problems = transform_problems(kql)
+    if problems:
+        errs.append(detail("InvalidTransformQuery", f"The transformation is not valid: {' '.join(problems)}", tgt))
+        return None
+    columns = tuple((c.get("name"), column_type_key(c.get("type"))) for c in stream["columns"] if isinstance(c, dict))
+    try:
+        output = transform_output(kql, columns)
+    except QueryRefused as e:
+        errs.append(detail("InvalidTransformQuery", f"The transformation could not be compiled: {e}", tgt))
+        return None
+    return {"columns": [{"name": n, "type": t} for n, t in output]}
 
 
 def _check_output_columns(stream: dict | None, table: dict, errs: list, tgt: str) -> None:

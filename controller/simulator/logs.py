@@ -33,13 +33,15 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ArmError
 from .kql_functions import Function, FunctionCallError, expand, parse_parameters
-from .logs_engine import QueryRefused, Table, parse_timespan, run_query
+from .logs_engine import QueryRefused, Table, parse_timespan, run_query, run_transform
 from .messages import SimResponse
 from .resources import T_DCR, T_VM, T_VMSS_VM, T_WS
+from .textlogs import matches, records
 
 # Azure size names mark an Arm processor with the feature letter p (Dpsv5, Epsv6; learn.microsoft.com
 # virtual-machines/vm-naming-conventions); GB200/GB300 nodes carry Grace Arm CPUs.
@@ -53,6 +55,27 @@ HEARTBEAT_COLUMNS = [("TimeGenerated", "datetime"), ("Computer", "string"), ("_R
 _STANDARD_COLUMNS = [("_ResourceId", "string")]  # every table has it besides its schema's
 
 
+@dataclass(frozen=True)
+class Flow:
+    """One data flow of a DCR's file source, as the agent runs it."""
+
+    customer: str  # the destination workspace's customerId
+    table: str
+    patterns: tuple[str, ...]
+    transform: str
+    columns: tuple[tuple[str, str], ...]  # the input stream's
+    record_start: str | None
+
+    @property
+    def passes_through(self) -> bool:
+        return self.transform.strip() in ("", "source")
+
+
+def _computer(machine: dict[str, Any]) -> str:
+    """The host name the agent reports: the OS's computer name, else the resource's name."""
+    return ((machine.get("properties") or {}).get("osProfile") or {}).get("computerName") or machine["name"]
+
+
 def directory_wildcard(pattern: str) -> bool:
     """A ``*`` or ``?`` before the last ``/``: the agent collects nothing from such a pattern."""
     directory = pattern.replace("\\", "/").rpartition("/")[0]
@@ -64,6 +87,7 @@ class LogsMixin:
         super()._setup()
         self._log_rows: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (customerId, table lower) -> rows
         self._silenced: dict[str, str] = {}  # machine id (lower) -> cause
+        self._written: dict[str, dict[str, list[str]]] = {}  # machine id (lower) -> path -> lines not read yet
         self._partials: list[list[Any]] = []  # [times left, rows kept, message]
         self.queries: list[str] = []  # the text of every query answered, in order
 
@@ -76,6 +100,15 @@ class LogsMixin:
     def unsilence(self, machine_id: str) -> None:
         with self._lock:
             self._silenced.pop(machine_id.lower(), None)
+
+    def append_lines(self, machine_id: str, path: str, lines: list[str]) -> None:
+        """Lines a program writes to the file ``path`` on the machine. The next :meth:`tick` in
+        which the machine's agent collects reads them: cut into records (the DCR source's
+        ``recordStartTimestampFormat``), sent through every data flow of each of its DCRs whose
+        file patterns match ``path`` (each flow's ``transformKql`` run by the local KQL engine),
+        with TimeGenerated = the tick's time before any transform."""
+        with self._lock:
+            self._written.setdefault(machine_id.lower(), {}).setdefault(path, []).extend(lines)
 
     def tick(self, minutes: int = 1) -> int:
         """What the agents send in the ``minutes`` minutes up to now (the simulator's clock), one
@@ -95,6 +128,7 @@ class LogsMixin:
                 at = now - _dt.timedelta(minutes=minutes - 1 - i)
                 for machine, (workspaces, files) in plans:
                     written += self._send(machine, workspaces, files, at)
+            written += self._ingest_written([(m, flows) for m, (_, flows) in plans if flows], now)
         return written
 
     def log_rows(self, workspace_id: str, table: str) -> list[dict[str, Any]]:
@@ -164,11 +198,11 @@ class LogsMixin:
                     rules.append(rule)
         return rules
 
-    def _collection_of_machine(self, machine: dict[str, Any]) -> tuple[set[str], list[tuple[str, str, str]]]:
-        """The workspaces (customerIds) the machine's agent heartbeats to, and its files as
-        (customerId, table, a file path the pattern matches)."""
+    def _collection_of_machine(self, machine: dict[str, Any]) -> tuple[set[str], list[Flow]]:
+        """The workspaces (customerIds) the machine's agent heartbeats to, and the data flows of
+        its DCRs' file sources."""
         workspaces: set[str] = set()
-        files: list[tuple[str, str, str]] = []
+        flows: list[Flow] = []
         for rule in self._rules_of(machine):
             props = rule.get("properties") or {}
             destinations = {}
@@ -178,34 +212,77 @@ class LogsMixin:
                     destinations[d.get("name")] = ws["properties"]["customerId"].lower()
             workspaces.update(destinations.values())
             for source in (props.get("dataSources") or {}).get("logFiles") or []:
-                patterns = [p for p in source.get("filePatterns") or [] if not directory_wildcard(p)]
+                patterns = tuple(p for p in source.get("filePatterns") or [] if not directory_wildcard(p))
+                record_start = (((source.get("settings") or {}).get("text")) or {}).get("recordStartTimestampFormat")
                 for flow in props.get("dataFlows") or []:
-                    if not set(flow.get("streams") or []) & set(source.get("streams") or []):
-                        continue
+                    streams = [s for s in flow.get("streams") or [] if s in (source.get("streams") or [])]
                     out = flow.get("outputStream") or ""
-                    if not out.startswith("Custom-"):
+                    if not streams or not out.startswith("Custom-"):
                         continue
-                    for dest in flow.get("destinations") or []:
-                        if dest in destinations:
-                            files += [(destinations[dest], out[len("Custom-"):], p.replace("*", "sim")) for p in patterns]
-        return workspaces, files
+                    declared = ((props.get("streamDeclarations") or {}).get(streams[0]) or {}).get("columns") or []
+                    columns = tuple((c["name"], c["type"]) for c in declared)
+                    flows += [Flow(destinations[dest], out[len("Custom-"):], patterns, flow.get("transformKql") or "source",
+                                   columns, record_start)
+                              for dest in flow.get("destinations") or [] if dest in destinations]
+        return workspaces, flows
 
-    def _send(self, machine: dict[str, Any], workspaces: set[str], files: list[tuple[str, str, str]], at) -> int:
-        computer = ((machine.get("properties") or {}).get("osProfile") or {}).get("computerName") or machine["name"]
+    def _send(self, machine: dict[str, Any], workspaces: set[str], flows: list[Flow], at) -> int:
+        computer = _computer(machine)
         resource_id = machine["id"].lower()
         for customer in workspaces:
             self._log_rows.setdefault((customer, "heartbeat"), []).append({
                 "TimeGenerated": at, "Computer": computer, "_ResourceId": resource_id,
                 "Category": AGENT_CATEGORY, "OSType": "Linux"})
         sent = len(workspaces)
-        for customer, table, path in files:
-            ws = self._workspace_by_customer(customer)
-            if ws is None or self._lookup(f"{ws['id']}/tables/{table}") is None:
+        # A file no test wrote: one made-up line a minute per pattern, into the raw flows only
+        # (running a transform takes the engine a fraction of a second: real lines only).
+        for flow in flows:
+            if not flow.passes_through or not self._table_exists(flow):
+                continue
+            for path in (p.replace("*", "sim") for p in flow.patterns):
+                self._log_rows.setdefault((flow.customer, flow.table.lower()), []).append({
+                    "TimeGenerated": at, "RawData": f"simulated line of {path}", "Computer": computer,
+                    "FilePath": path, "_ResourceId": resource_id})
+                sent += 1
+        return sent
+
+    def _table_exists(self, flow: Flow) -> bool:
+        ws = self._workspace_by_customer(flow.customer)
+        return ws is not None and self._lookup(f"{ws['id']}/tables/{flow.table}") is not None
+
+    def _ingest_written(self, collecting: list[tuple[dict[str, Any], list[Flow]]], at) -> int:
+        """The lines :meth:`append_lines` wrote on collecting machines, through their data flows:
+        one engine run per distinct transform (the agent stamps ``_ResourceId``, which no transform
+        sees: rows find it again by their Computer)."""
+        batches: dict[Flow, list[dict[str, Any]]] = {}
+        resource_of: dict[str, str] = {}
+        for machine, flows in collecting:
+            written = self._written.pop(machine["id"].lower(), {})
+            computer = _computer(machine)
+            resource_of[computer] = machine["id"].lower()
+            for path, lines in written.items():
+                for flow in flows:
+                    if matches(path, list(flow.patterns)):
+                        batches.setdefault(flow, []).extend(
+                            {"TimeGenerated": at, "RawData": r, "Computer": computer, "FilePath": path}
+                            for r in records(lines, flow.record_start))
+        sent = 0
+        for flow, rows in batches.items():
+            if not self._table_exists(flow):
                 continue  # ingestion into a table that isn't there is dropped
-            self._log_rows.setdefault((customer, table.lower()), []).append({
-                "TimeGenerated": at, "RawData": f"simulated line of {path}", "Computer": computer,
-                "FilePath": path, "_ResourceId": resource_id})
-            sent += 1
+            if flow.passes_through:
+                names, out = [c for c, _ in flow.columns], [tuple(r.get(c) for c, _ in flow.columns) for r in rows]
+            else:
+                try:
+                    columns, out = run_transform(flow.transform, flow.columns, [tuple(r.get(c) for c, _ in flow.columns) for r in rows])
+                except QueryRefused:
+                    continue  # Azure refused such a DCR: only a rule stored by put() gets here
+                names = [c for c, _ in columns]
+            kept = self._log_rows.setdefault((flow.customer, flow.table.lower()), [])
+            for values in out:
+                row = dict(zip(names, values))
+                kept.append({**row, "_ResourceId": resource_of.get(row.get("Computer"))})
+            sent += len(out)
         return sent
 
     # --- the query endpoint -------------------------------------------------------------------
@@ -235,9 +312,11 @@ class LogsMixin:
                 raise ArmError(404, "WorkspaceNotFoundError", f"The workspace could not be found: '{parts[3]}'.")
             tables = self._query_tables(ws)
             functions = self._query_functions(ws)
+            basic = self._basic_tables(ws)
             start, end = parse_timespan(body.get("timespan"), self.clock())
         self.queries.append(query)
         try:
+            refuse_basic_beside_others(query, basic, [t.name for t in tables], functions)
             table = run_query(expand(query, functions), tables, start, end)
         except (QueryRefused, FunctionCallError) as e:
             return SimResponse(400, {"error": {
@@ -281,6 +360,10 @@ class LogsMixin:
         schema = ((body.get("properties") or {}).get("schema") or {}).get("columns") or []
         return [(c["name"], c["type"]) for c in schema] + _STANDARD_COLUMNS
 
+    def _basic_tables(self, ws: dict[str, Any]) -> set[str]:
+        return {self._res[lid]["name"] for lid in self._members(ws["id"].lower() + "/tables")
+                if (self._res[lid].get("properties") or {}).get("plan") in ("Basic", "Auxiliary")}
+
     def _query_functions(self, ws: dict[str, Any]) -> dict[str, Function]:
         """The workspace's functions by alias, as a query calls them."""
         functions = {}
@@ -299,3 +382,18 @@ class LogsMixin:
             rows = [tuple(r.get(c) for c, _ in columns) for r in self._log_rows.get((customer, name.lower()), [])]
             tables.append(Table(name, columns, rows))
         return tables
+
+
+def refuse_basic_beside_others(query: str, basic: set[str], names: list[str], functions: dict[str, Function]) -> None:
+    """A query of a Basic or Auxiliary table is limited to that one table, and can't call a
+    workspace function (learn.microsoft.com azure-monitor/logs/basic-logs-query, "Limitations").
+    Tables are found by name in the text: good enough for the controller's own queries."""
+    named = {n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", query)}
+    on_basic = sorted(named & basic)
+    if not on_basic:
+        return
+    called = [alias for alias in functions if re.search(rf"(?<![\w-]){re.escape(alias)}\s*\(", query)]
+    if len(named) > 1 or called:
+        others = sorted(named - {on_basic[0]}) + called
+        raise QueryRefused(f"'{on_basic[0]}' is on the Basic plan: a query of it is limited to that one table and "
+                           f"calls no function (also named: {', '.join(others)})")

@@ -16,6 +16,7 @@ import datetime as _dt
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 # Kusto column types of a query response, from DuckDB's (learn.microsoft.com
@@ -134,3 +135,55 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, _dt.datetime):  # Kusto sends UTC with a Z
         return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
     return value
+
+
+# ---- DCR transforms: `source | ...` over the records an agent read --------------------------
+
+
+@lru_cache(maxsize=64)
+def _transform_sql(kql: str, columns: tuple[tuple[str, str], ...]) -> str:
+    """The transform translated once (translation takes most of a run's time): the input stream
+    is the table `source` (data-collection-transformations-structure: "a virtual table named source")."""
+    try:
+        import duckdb_kql
+        from duckdb_kql.errors import KqlError
+    except ImportError as e:  # a test dependency only
+        raise QueryRefused(f"the simulator's KQL engine is missing (pip install 'duckdb-kql[duckdb]'): {e}") from None
+    schema = {"source": {n: "datetime" if t.lower() == "datetime" else t.lower() for n, t in columns}}
+    try:
+        return str(duckdb_kql.to_sql(kql, schema=schema))
+    except KqlError as e:
+        raise QueryRefused(str(e).splitlines()[0]) from None
+
+
+def run_transform(kql: str, columns: tuple[tuple[str, str], ...], rows: list[tuple[Any, ...]]
+                  ) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
+    """The output columns (name, Kusto type) and rows of a transform over `rows` of the input
+    stream's `columns`. Raises QueryRefused when the engine can't compile or run it."""
+    import duckdb
+
+    sql = _transform_sql(kql, columns)
+    global _running
+    with _idle:
+        _running += 1
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone='UTC'")
+        _load(con, Table("source", list(columns), rows), None, None)
+        try:
+            rel = con.sql(sql)
+            out = rel.fetchall()
+        except duckdb.Error as e:
+            raise QueryRefused(str(e).splitlines()[0]) from None
+        return [(n, _KUSTO_TYPES.get(str(t).split("(")[0], "string")) for n, t in zip(rel.columns, rel.types)], out
+    finally:
+        con.close()
+        with _idle:
+            _running -= 1
+            _idle.notify_all()
+
+
+@lru_cache(maxsize=64)
+def transform_output(kql: str, columns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The columns a transform outputs (run on no rows): what Azure compares with the table."""
+    return tuple(run_transform(kql, columns, [])[0])

@@ -169,6 +169,9 @@ def _every_setting() -> dict:
         "tablePlan": "Basic",
         "tableRetentionDays": 30,  # Basic tables: fixed at 30 days
         "tableTotalRetentionDays": 365,
+        "parsedTablePlan": "Analytics",
+        "parsedTableRetentionDays": 90,
+        "parsedTableTotalRetentionDays": 730,
         "azureCloud": "AzureUSGovernment",
         "armEndpoint": "https://management.usgovcloudapi.net",
         "applyConcurrency": 8,

@@ -257,3 +257,48 @@ def test_random_tag_name_casing_is_seeded_and_case_insensitively_the_same():
     assert any(n not in {"ClusterName", "CycleCloudCluster", "CycleOwner", "LaunchTime", "CycleCloudNodeArray", "Name"}
                for tags in names for n in tags)
     assert len({tuple(tags) for tags in names}) > 1  # each VM and scale set its own casing
+
+
+# --- transforms (transform_rules.py; data-collection-transformations-kql.md) --------------------
+PARSED = [{"name": "TimeGenerated", "type": "dateTime"}, {"name": "Message", "type": "string"},
+          {"name": "JobId", "type": "long"}]
+
+
+def _parsed_dcr(sim, kql: str) -> dict:
+    """A DCR whose one data flow sends the raw stream through `kql` into the table parsed_CL."""
+    if sim.get(f"{sim.ws_id}/tables/parsed_CL") is None:
+        sim.la.tables.begin_create_or_update(RG, "ws", "parsed_CL", table_body("parsed_CL", PARSED)).result()
+    body = dcr_body(sim.ws_id)
+    body["properties"]["dataFlows"][0].update(transformKql=kql, outputStream="Custom-parsed_CL")
+    return body
+
+
+GOOD = 'source | extend JobId = tolong(extract(@"JobId=(\\d+)", 1, RawData)) | project TimeGenerated, Message = RawData, JobId'
+
+
+@pytest.mark.parametrize("kql, why", [
+    ("source | summarize count() by bin(TimeGenerated, 1m)", "operator 'summarize'"),
+    ("source | take 10 | project TimeGenerated, Message = RawData", "operator 'take'"),
+    ('source | project TimeGenerated, Message = replace_string(RawData, "a", "b")', "function 'replace_string'"),
+    ("source | project TimeGenerated, Message = tostring(rand())", "function 'rand'"),
+    ('source | parse RawData with "[" A " " B " " C " " D " " E " " F " " G " " H " " I " " J " " K '
+     "| project TimeGenerated, Message = A", "11 columns"),
+    ("source | project TimeGenerated, Message = RawData, JobId = RawData", "column 'JobId' is 'string'"),
+    ("source | project TimeGenerated, Message = RawData, Node = Computer", "column 'Node'"),
+    ("source | project TimeGenerated, Message = RawData, | where", "could not be compiled"),
+])
+def test_a_transform_azure_would_refuse_is_refused(world, kql, why):
+    sim = world
+    make_table(sim)
+    err = refused(create_dcr, sim, _parsed_dcr(sim, kql))
+    assert why in str(err), str(err)
+
+
+def test_a_transform_of_listed_operators_and_functions_is_accepted(world):
+    sim = world
+    make_table(sim)
+    assert create_dcr(sim, _parsed_dcr(sim, GOOD)).provisioning_state == "Succeeded"
+    # names inside string literals and comments are not calls; ten parse columns are allowed
+    ten = ('// summarize(x) is only a comment\nsource | parse RawData with "[" A " " B " " C " " D " " E " " F " " G " " '
+           'H " " I " " J | project TimeGenerated, Message = strcat(A, "take(1)"), JobId = tolong(B)')
+    assert create_dcr(sim, _parsed_dcr(sim, ten), name="d2").provisioning_state == "Succeeded"

@@ -249,6 +249,8 @@ SlurmdSpoolDir={t}/spool
 StateSaveLocation={t}/state
 SlurmctldLogFile={t}/log/slurmctld.log
 SlurmdLogFile={t}/log/slurmd.log
+SlurmctldDebug=debug
+SlurmdDebug=debug
 Prolog={t}/prolog
 Epilog={t}/epilog
 TaskProlog={t}/task_prolog
@@ -729,3 +731,34 @@ def test_stdout_replaced_by_fifo_does_not_hang_the_epilog(cluster, jobs):
     assert "fifo_%s.out: not a regular file" % j in _log(c)
     m = re.search(r"job %s: archived as .* in (\d+) ms" % j, _log(c))
     assert m and int(m.group(1)) < 1000
+
+
+def test_the_clusters_lines_through_the_parsed_tables_transforms(cluster, jobs, capsys):
+    """What slurmctld and slurmd wrote at debug level while the jobs ran (success, failure, array,
+    srun, cancel), and every archived file, through the transforms of their parsed tables with the
+    local KQL engine: every line kept, >= 95% parsed, a job id where a line names one."""
+    from controller.components import load_components
+    from tests.transforms.figures import run
+
+    components = {c.pattern: c for c in load_components()}
+    c = cluster
+    for pattern, path in (("slurmctld", "/var/log/slurmctld/slurmctld.log"), ("slurmd", "/var/log/slurmd/slurmd.log")):
+        comp = components[pattern]
+        lines = (c.tmp / "log" / ("%s.log" % pattern)).read_text().splitlines()
+        rows, figures = run(comp.log_format, comp.process or comp.pattern, path, lines, comp.parsed_table)
+        with capsys.disabled():
+            print("\n%s (%s layout)" % (figures.line(), c.layout))
+        figures.assert_targets()
+        assert any(r["Level"] == "debug" for r in rows)  # SlurmctldDebug/SlurmdDebug=debug
+    assert any(r["Process"] == "slurmstepd" and r["StepId"] == "batch" for r in rows)  # slurmd.log's [id.batch] lines
+    comp = components["slurmjobs"]
+    total = None
+    for f in sorted(p for p in c.archive.rglob("*") if p.is_file()):
+        path = "/shared/slurm-logs/%s" % f.relative_to(c.archive)
+        lines = f.read_text(errors="replace").splitlines()
+        if lines:  # an empty file sends nothing
+            _, figures = run(comp.log_format, "job", path, lines, comp.parsed_table)
+            total = figures if total is None else total + figures
+    with capsys.disabled():
+        print("%s (%s layout)" % (total.line(), c.layout))
+    total.assert_targets()
