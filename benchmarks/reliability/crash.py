@@ -202,8 +202,10 @@ def crash_run(workload: Workload, points: list[KillPoint], reference: dict[str, 
         else:
             sim.clear_hooks()
             daemon = _Daemon(workload, logdir, restarts)
+        reads = sim.reads()  # the daemon reads only once it handles SIGTERM: one sent sooner kills it
         deadline = time.monotonic() + converge_timeout
-        while (final_state(sim) != reference or sim.pending_operations()) and time.monotonic() < deadline:
+        while (final_state(sim) != reference or sim.pending_operations() or sim.reads() == reads) \
+                and time.monotonic() < deadline:
             time.sleep(0.05)
         daemon.proc.send_signal(signal.SIGTERM)
         final_exit = daemon.proc.wait(timeout=30)
