@@ -138,3 +138,19 @@ def test_an_unknown_layout_is_a_user_error(cluster, monkeypatch, capsys):
     assert main(["plan"]) == 2
     err = capsys.readouterr().err
     assert "DCR_LAYOUT" in err and "per-role" in err and "Traceback" not in err
+
+
+def test_a_component_added_at_the_end_joins_the_last_dcr_and_renames_none():
+    import dataclasses
+
+    from controller.components import Role
+    from controller.desired import role_batches
+
+    scheduler = tuple(c for c in COMPONENTS if Role.SCHEDULER in c.roles)
+    before = role_batches(scheduler)
+    extra = dataclasses.replace(scheduler[0], pattern="munge")
+    after = role_batches((*scheduler, extra))
+    assert [len(b) for b in before] == [5, 3] and after[0] == before[0] and after[1] == (*before[1], extra)
+    # six more fill the second DCR to 5 components (10 data flows), then open a third
+    many = role_batches((*scheduler, *(dataclasses.replace(extra, pattern=f"extra{i}") for i in range(6))))
+    assert [len(b) for b in many] == [5, 5, 4] and many[:1] == before[:1]
