@@ -19,11 +19,11 @@ from .remediation import InstanceUpgrade
 from .resources import Association, DataCollectionRule, key
 
 APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
-STOPPED = "shutting down"
+STOPPED = "shutting down"  # the detail of a change skipped because the apply was told to stop
 HELD_BACK = "held back: a DCR or association of this pass was not written; deleted once it is"
 # What makes a machine collect: none of it is deleted in a pass whose creates of it fell short.
 _COVERAGE = ("association", "dcr")
-_GONE = "its machine is gone (scaled in before we got to it)"  # the detail of a change skipped because the apply was told to stop
+_GONE = "its machine is gone (scaled in before we got to it)"
 # Writes of a phase finish before the next phase starts: a DCR needs its table, an association its DCR.
 PHASES = (
     ("table", (CREATE, UPDATE)),
