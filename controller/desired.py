@@ -79,9 +79,10 @@ def parsed_table_for(component: Component, target: Target) -> Table:
     )
 
 
-def source_for(component: Component) -> LogFileSource:
+def source_for(component: Component, alone: bool = True) -> LogFileSource:
+    """Named as the reference document names a DCR's lone source; among others, by its pattern."""
     return LogFileSource(
-        name=component.rule.replace("_", "-"),
+        name=component.rule.replace("_", "-") if alone else component.pattern,
         file_patterns=component.files,
         input_stream=component.input_stream,
         output_stream=component.output_stream,
@@ -102,7 +103,7 @@ def _rule(name: str, description: str, components: tuple[Component, ...], target
         location=target.location,
         description=description,
         workspace_id=target.workspace_id,
-        sources=tuple(source_for(c) for c in components),
+        sources=tuple(source_for(c, alone=len(components) == 1) for c in components),
         tags=ownership_tags(target.cluster_name),
     )
 
