@@ -53,7 +53,8 @@ ours by name, and the named metric above 0 in a pass's `--metrics-file` (Logs: a
 """
 CRASH_NOTE = """
 A kill point is the nth write or table-operation poll the daemon sends after it starts (n from a
-seeded generator, at most 24), killed from inside the simulator while that request is in flight
+seeded generator, at most 24), or, taking turns with it, the nth table, DCR or association write
+(at most 8; so each kind is hit whatever order a loaded machine sends them in), killed from inside the simulator while that request is in flight
 (with APPLY_CONCURRENCY=4, 50 ms writes: others in flight too), and whether the request reached
 Azure (its answer lost) or not. Each cold start is killed again and again until it converges;
 then a last daemon is left to finish and stopped with SIGTERM. Compared with a run never killed:

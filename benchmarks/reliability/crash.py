@@ -31,6 +31,7 @@ from controller.simulator import ArmSimulator, SimResponse
 from .world import RG, build_sim, cli, duplicates, environ, foreign_writes, machines_state, ours, serving
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PER_OPERATION_POINTS = 8  # the nth request of one operation: 10 DCRs and 20 tables, so within the first 8
 LAST_POINT = 24  # a cold start here sends 56 writes and its tables' polls: points within the first 24 of each run
 VOLATILE = {"etag", "systemData", "immutableId", "lastPlanModifiedDate"}
 LRO_POLLS = ("OperationStatuses_Get", "OperationResults_Get")
@@ -47,6 +48,9 @@ class Workload:
     argv: tuple[str, ...] = ("run",)
     env: dict[str, str] = field(default_factory=dict)
     last_point: int = LAST_POINT  # kill points are drawn from the first this many writes and polls
+    # Kill points take turns among these: None counts every write and poll; an operation, only its
+    # own requests (so each kind of write is hit whatever order a loaded machine sends them in).
+    operations: tuple[str | None, ...] = (None,)
 
 
 def _cold_world() -> ArmSimulator:
@@ -73,7 +77,8 @@ def _remediation_world() -> ArmSimulator:
     return sim
 
 
-COLD_START = Workload("cold start", _cold_world)
+COLD_START = Workload("cold start", _cold_world, operations=(
+    None, "Tables_CreateOrUpdate", "DataCollectionRules_Create", "DataCollectionRuleAssociations_Create"))
 REMEDIATION = Workload("remediation", _remediation_world, env={"INSTALL_AGENT": "true", "UPGRADE_INSTANCES": "true"},
                        last_point=8)
 WORKLOADS = [COLD_START, REMEDIATION]
@@ -81,8 +86,9 @@ WORKLOADS = [COLD_START, REMEDIATION]
 
 @dataclass(frozen=True)
 class KillPoint:
-    nth: int  # the nth write or table-operation poll the daemon sends
+    nth: int  # the nth write or table-operation poll the daemon sends (of `operation`, if named)
     landed: bool  # that request reached Azure (its answer is lost) or not
+    operation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,9 +127,16 @@ class CrashRun:
         return found
 
 
-def kill_points(seed: int, count: int, last_point: int = LAST_POINT) -> list[KillPoint]:
+def kill_points(seed: int, count: int, last_point: int = LAST_POINT, operations: tuple[str | None, ...] = (None,),
+                first: int = 0) -> list[KillPoint]:
+    """`first`: where in `operations`' turns this series starts (a run's points continue the last's)."""
     rng = random.Random(seed)
-    return [KillPoint(rng.randint(1, last_point), rng.random() < 0.5) for _ in range(count)]
+    points = []
+    for i in range(count):
+        operation = operations[(first + i) % len(operations)]
+        nth = rng.randint(1, last_point if operation is None else PER_OPERATION_POINTS)
+        points.append(KillPoint(nth, rng.random() < 0.5, operation))
+    return points
 
 
 def _stable(value):
@@ -168,6 +181,8 @@ def _arm_kill(sim, daemon: _Daemon, point: KillPoint, kills: list[Kill]):
     def maybe_kill(request):
         nonlocal seen
         if request.method == "GET" and request.operation not in LRO_POLLS:
+            return None
+        if point.operation and request.operation != point.operation:
             return None
         seen += 1
         if seen != point.nth or daemon.proc.poll() is not None:
@@ -230,5 +245,6 @@ def crash_runs(total_kills: int, seed: int = 0, workload: Workload = COLD_START)
     runs, rng = [], random.Random(seed)
     while sum(len(r.kills) for r in runs) < total_kills:
         left = total_kills - sum(len(r.kills) for r in runs)
-        runs.append(crash_run(workload, kill_points(rng.randrange(2**32), min(left, 8), workload.last_point), reference))
+        points = kill_points(rng.randrange(2**32), min(left, 8), workload.last_point, workload.operations, total_kills - left)
+        runs.append(crash_run(workload, points, reference))
     return runs
