@@ -131,7 +131,7 @@ class Metrics:
         for (role, cause), n in counts.items():
             self.unable.labels(role, cause).set(n)
 
-    def record_workspace(self, judged: Judged, tables: tuple[str, ...]) -> None:
+    def record_workspace(self, judged: Judged) -> None:
         """A check the workspace didn't answer changes nothing: the last answer stands (its time says
         how old it is), rather than every machine turning silent."""
         fresh = judged.freshness
@@ -145,7 +145,7 @@ class Metrics:
                 counts[key] = counts.get(key, 0) + 1
         for (role, cause), n in counts.items():
             self.silent.labels(role, cause).set(n)
-        for table in tables:
+        for table in fresh.tables:
             age = fresh.seconds_since_last_record(table)
             self.record_age.labels(table).set(float("inf") if age is None else age)
         self.workspace_checked.set(fresh.now.timestamp())

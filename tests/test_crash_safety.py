@@ -20,3 +20,16 @@ def test_twenty_kills_in_cold_starts_end_as_an_uninterrupted_run():
                                              "DataCollectionRuleAssociations_Create"}
     assert {k.point.landed for k in kills} == {True, False}
     assert any(k.tables_pending for k in kills)
+
+
+def test_kills_in_a_remediation_run_end_as_an_uninterrupted_one():
+    from benchmarks.reliability.crash import REMEDIATION
+
+    runs = crash_runs(8, seed=1, workload=REMEDIATION)
+    kills = [kill for run in runs for kill in run.kills]
+    assert len(kills) >= 8
+    for run in runs:
+        assert run.problems == [], run.log_tail
+    remediation = {"VirtualMachineExtensions_CreateOrUpdate", "VirtualMachineScaleSetExtensions_CreateOrUpdate",
+                   "VirtualMachineScaleSets_UpdateInstances", "OperationStatuses_Get", "OperationResults_Get"}
+    assert {k.operation for k in kills} <= remediation and len({k.operation for k in kills}) >= 2, kills

@@ -87,3 +87,31 @@ def test_deletes_are_paced_by_their_own_bucket(sim, azure, monkeypatch, capsys):
     assert out.count("- dcr retired") == 3, out
     assert sim.calls["DataCollectionRules_Delete"] == 3 and sim.throttled == Counter()
     assert [d["name"] for d in sim.list("dcr") if d["name"].startswith("retired")] == []
+
+
+def test_a_sync_pass_deleting_more_than_the_write_bucket_holds_is_never_throttled(sim, azure, monkeypatch, capsys):
+    """ARM's write and delete buckets hold exactly this pass's creates and deletes, refilling at one
+    a second: had deletes drawn on the write bucket (or writes on the delete bucket), on either side,
+    ARM would answer 429."""
+    assert main(["run", "--once"]) == 0
+    flexible = sim.cluster.vmss_ids["htc"]
+    new = sim.scale(flexible, 4)
+    ours = next(d for d in sim.list("dcr") if d["name"] == "dmesg_raw_dcr")
+    for name in ("retired1_raw_dcr", "retired2_raw_dcr", "retired3_raw_dcr"):
+        rule = sim.put(ours["id"].replace("dmesg_raw_dcr", name), ours)
+        for vm in sim.vmss_members(flexible):
+            sim.put(f"{vm}/providers/Microsoft.Insights/dataCollectionRuleAssociations/slurm-log-controller-{name}",
+                    {"properties": {"dataCollectionRuleId": rule["id"]}})
+    creates, deletes = 5 * len(new), 3 + 3 * len(sim.vmss_members(flexible))
+    assert deletes > creates > 0
+    sim.emulate_arm_throttling(write_burst=creates, write_rate=1, delete_burst=deletes, delete_rate=1, read_burst=10**6)
+    for name, value in {"POLICY": "sync", "ARM_WRITE_BURST": str(creates), "ARM_WRITES_PER_SECOND": "1",
+                        "ARM_DELETE_BURST": str(deletes), "ARM_DELETES_PER_SECOND": "1"}.items():
+        monkeypatch.setenv(name, value)
+    sim.reset_calls()
+    capsys.readouterr()
+    assert main(["run", "--once"]) == 0
+    assert f"Applied {creates + deletes}, skipped 0, failed 0" in capsys.readouterr().out
+    assert sim.throttled == Counter()
+    assert sim.calls["DataCollectionRuleAssociations_Create"] == creates
+    assert sim.calls["DataCollectionRuleAssociations_Delete"] + sim.calls["DataCollectionRules_Delete"] == deletes

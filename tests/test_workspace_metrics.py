@@ -77,8 +77,8 @@ def test_a_table_with_no_record_in_the_lookback_is_infinitely_old_and_no_answer_
     metrics = Metrics(30)
     fresh = Freshness(now=now, tables=("a_raw_CL", "b_raw_CL"),
                       records={("node1", "a_raw_CL"): datetime(2026, 12, 1, 11, 59, tzinfo=timezone.utc)})
-    metrics.record_workspace(Judged([], fresh), fresh.tables)
-    metrics.record_workspace(Judged([], None, warning="403"), fresh.tables)  # unanswered: changes nothing
+    metrics.record_workspace(Judged([], fresh))
+    metrics.record_workspace(Judged([], None, warning="403"))  # unanswered: changes nothing
     path = tmp_path / "m.prom"
     metrics.write_textfile(str(path))
     ages = {dict(k)["table"]: v for k, v in families(path)["slurm_log_controller_table_last_record_age_seconds"].items()}

@@ -18,13 +18,14 @@ import time
 
 from .abuse import CASES, abuse_runs
 from .badinput import refusals
-from .crash import crash_runs
+from .crash import REMEDIATION, crash_runs
 from .faults import ARM, SCENARIOS, run_scenario
 from .world import serving
 
 SHORT_SCENARIOS = ("429 storm: ARM's write bucket empty", "503 on every DCR write until it stops",
                    "hung read", "Logs: 429 storm")
 FULL_KILLS, SHORT_KILLS = 24, 3
+REMEDIATION_KILLS = 12
 SHORT_BAD_INPUTS = 4  # of each kind
 SHORT_ABUSE = CASES[::4]
 DOC_INTRO = """# Reliability
@@ -61,6 +62,14 @@ then a last daemon is left to finish and stopped with SIGTERM. Compared with a r
 the same resources with the same properties (etags and timestamps aside), no orphan, no
 duplicate, no write to what isn't ours, no table operation left running.
 """
+REMEDIATION_NOTE = """
+The same, with INSTALL_AGENT=true and UPGRADE_INSTANCES=true on a converged cluster that gained two
+nodearrays made without the agent (Uniform and Flexible, 3 nodes each): the pass's writes are
+remediation's alone (the agent into 2 scale set models and onto 3 Flexible members, 1 upgrade of
+the Uniform instances), killed within its first 8 writes and polls. Also compared: each VM's and
+each scale set model's extensions, and whether each Uniform instance runs its model.
+"""
+
 
 
 def fault_table(outcomes) -> list[str]:
@@ -76,19 +85,19 @@ def fault_table(outcomes) -> list[str]:
     return lines
 
 
-def crash_table(runs) -> list[str]:
+def crash_table(runs, what: str = "cold starts") -> list[str]:
     kills = [k for r in runs for k in r.kills]
     by_operation = {}
     for k in kills:
         by_operation[k.operation] = by_operation.get(k.operation, 0) + 1
     lines = ["| figure | value |", "|---|---|",
-             f"| cold starts | {len(runs)} |",
+             f"| {what} | {len(runs)} |",
              f"| kills (SIGKILL) | {len(kills)} |",
              f"| ... the request in flight had reached Azure / had not | {sum(k.point.landed for k in kills)} / "
              f"{sum(not k.point.landed for k in kills)} |",
              f"| ... with a table creation pending | {sum(bool(k.tables_pending) for k in kills)} |"]
     lines += [f"| ... during `{op}` | {n} |" for op, n in sorted(by_operation.items())]
-    lines += [f"| restarts per cold start | {', '.join(str(r.restarts_to_converge) for r in runs)} |",
+    lines += [f"| restarts per run | {', '.join(str(r.restarts_to_converge) for r in runs)} |",
               f"| ended as the run never killed | {sum(not r.problems for r in runs)}/{len(runs)} |"]
     return lines
 
@@ -132,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             with serving() as sim:
                 outcomes.append(run_scenario(sim, scenario, os.path.join(scratch, "metrics.prom")))
     runs = crash_runs(SHORT_KILLS if args.short else FULL_KILLS, seed=0)
+    remediation_runs = crash_runs(SHORT_KILLS if args.short else REMEDIATION_KILLS, seed=1, workload=REMEDIATION)
     with serving() as sim:
         bad = refusals(sim, SHORT_BAD_INPUTS if args.short else None)
     with serving() as sim:
@@ -139,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     sections = [
         f"## Faults: {len(outcomes)} injected", "", *fault_table(outcomes), FAULTS_NOTE,
         f"## Crashes: {sum(len(r.kills) for r in runs)} kills in cold starts", "", *crash_table(runs), CRASH_NOTE,
+        f"## Crashes: {sum(len(r.kills) for r in remediation_runs)} kills in remediation runs", "",
+        *crash_table(remediation_runs, "remediation runs"), REMEDIATION_NOTE,
         f"## Bad input: {len(bad)} cases", "", *bad_input_table(bad), "",
         f"## The MCP server under abuse: {len(set(o.case for o in abuse))} cases", "", *abuse_table(abuse), ABUSE_NOTE,
         f"Measured in {time.monotonic() - started:.0f} s{' (--short)' if args.short else ''}.",
@@ -150,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(text)
     broken = [f"{o.scenario.name}: {'; '.join(o.problems)}" for o in outcomes if o.problems]
-    broken += [f"crash run: {'; '.join(r.problems)}" for r in runs if r.problems]
+    broken += [f"crash run: {'; '.join(r.problems)}" for r in runs + remediation_runs if r.problems]
     broken += [f"bad {r.kind} {r.case}: {'; '.join(r.problems)}" for r in bad if r.problems]
     broken += [f"MCP abuse {o.case} ({o.transport}): {'; '.join(o.problems)}" for o in abuse if o.problems]
     for line in broken:

@@ -28,7 +28,7 @@ from typing import Callable
 
 from controller.simulator import ArmSimulator, SimResponse
 
-from .world import build_sim, cli, duplicates, environ, foreign_writes, ours, serving
+from .world import RG, build_sim, cli, duplicates, environ, foreign_writes, machines_state, ours, serving
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAST_POINT = 24  # a cold start here sends 56 writes and its tables' polls: points within the first 24 of each run
@@ -46,6 +46,7 @@ class Workload:
     build: Callable[[], ArmSimulator]  # the world before the first start
     argv: tuple[str, ...] = ("run",)
     env: dict[str, str] = field(default_factory=dict)
+    last_point: int = LAST_POINT  # kill points are drawn from the first this many writes and polls
 
 
 def _cold_world() -> ArmSimulator:
@@ -57,8 +58,25 @@ def _cold_world() -> ArmSimulator:
     return sim
 
 
+def _remediation_world() -> ArmSimulator:
+    """Two nodearrays made without the agent (a Uniform one, a Flexible one), associated by a
+    pass with remediation off: the next pass's writes are remediation's alone (2 models, 3
+    members' agents, 1 upgrade, and their polls)."""
+    sim = build_sim()
+    tags = dict(sim.get(sim.cluster.vmss_ids["hpc"])["tags"])
+    for name, mode in (("gpu", "Uniform"), ("viz", "Flexible")):
+        tags["CycleCloudNodeArray"] = tags["CycleCloudNodeArray"].rsplit("/", 1)[0] + "/" + name
+        sim.scale(sim.add_vmss(RG, f"slurm1-{name}", mode, 0, tags=dict(tags)), 3)
+    with serving(sim):
+        assert cli("run", "--once").code == 0
+    sim.set_latency(write=0.05)
+    return sim
+
+
 COLD_START = Workload("cold start", _cold_world)
-WORKLOADS = [COLD_START]
+REMEDIATION = Workload("remediation", _remediation_world, env={"INSTALL_AGENT": "true", "UPGRADE_INSTANCES": "true"},
+                       last_point=8)
+WORKLOADS = [COLD_START, REMEDIATION]
 
 
 @dataclass(frozen=True)
@@ -103,9 +121,9 @@ class CrashRun:
         return found
 
 
-def kill_points(seed: int, count: int) -> list[KillPoint]:
+def kill_points(seed: int, count: int, last_point: int = LAST_POINT) -> list[KillPoint]:
     rng = random.Random(seed)
-    return [KillPoint(rng.randint(1, LAST_POINT), rng.random() < 0.5) for _ in range(count)]
+    return [KillPoint(rng.randint(1, last_point), rng.random() < 0.5) for _ in range(count)]
 
 
 def _stable(value):
@@ -117,8 +135,8 @@ def _stable(value):
     return value
 
 
-def final_state(sim) -> dict[str, dict]:
-    return {rid: _stable(body) for rid, body in ours(sim).items()}
+def final_state(sim) -> dict[str, object]:
+    return {**{rid: _stable(body) for rid, body in ours(sim).items()}, **machines_state(sim)}
 
 
 def uninterrupted_state(workload: Workload) -> dict[str, dict]:
@@ -184,8 +202,10 @@ def crash_run(workload: Workload, points: list[KillPoint], reference: dict[str, 
         else:
             sim.clear_hooks()
             daemon = _Daemon(workload, logdir, restarts)
+        reads = sim.reads()  # the daemon reads only once it handles SIGTERM: one sent sooner kills it
         deadline = time.monotonic() + converge_timeout
-        while (final_state(sim) != reference or sim.pending_operations()) and time.monotonic() < deadline:
+        while (final_state(sim) != reference or sim.pending_operations() or sim.reads() == reads) \
+                and time.monotonic() < deadline:
             time.sleep(0.05)
         daemon.proc.send_signal(signal.SIGTERM)
         final_exit = daemon.proc.wait(timeout=30)
@@ -210,5 +230,5 @@ def crash_runs(total_kills: int, seed: int = 0, workload: Workload = COLD_START)
     runs, rng = [], random.Random(seed)
     while sum(len(r.kills) for r in runs) < total_kills:
         left = total_kills - sum(len(r.kills) for r in runs)
-        runs.append(crash_run(workload, kill_points(rng.randrange(2**32), min(left, 8)), reference))
+        runs.append(crash_run(workload, kill_points(rng.randrange(2**32), min(left, 8), workload.last_point), reference))
     return runs

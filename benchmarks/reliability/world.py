@@ -22,10 +22,11 @@ RULES = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Insights/
 FOREIGN_RULE = f"{RULES}/other-team-dcr"
 ASSOCIATIONS = "/providers/Microsoft.Insights/dataCollectionRuleAssociations/"
 # What the controller may write: its own names (the plan's), nothing else: raw tables <pattern>_raw_CL
-# and parsed tables <pattern>_CL.
+# and parsed tables <pattern>_CL; with remediation on, its agent extension and the upgrade of a
+# cluster scale set's instances.
 OURS = re.compile(
     r"(/dataCollectionRules/\w+_raw_dcr|/tables/\w+_CL|/dataCollectionRuleAssociations/slurm-log-controller-\w+_raw_dcr"
-    r"|/savedSearches/slurm-log-controller-\w+)$",
+    r"|/savedSearches/slurm-log-controller-\w+|/extensions/slurm-log-controller-ama|/virtualMachineScaleSets/slurm1-\w+/manualupgrade)$",
     re.IGNORECASE,
 )
 
@@ -119,6 +120,20 @@ def cli(*argv: str) -> Run:
 def ours(sim) -> dict[str, dict]:
     """The controller's resources, by lowercased id, as Azure holds them."""
     return {r["id"].lower(): r for kind in ("table", "dcr", "association", "function") for r in sim.list(kind) if OURS.search(r["id"])}
+
+
+def machines_state(sim) -> dict[str, object]:
+    """What remediation changes on the machines: the agent extensions of each VM and scale set
+    model, and whether each Uniform instance runs its model."""
+    state: dict[str, object] = {}
+    for vm in sim.list("vm"):
+        state[vm["id"].lower()] = sorted(e["name"] for e in sim.list(vm["id"] + "/extensions/"))
+    for vmss in sim.list("vmss"):
+        profile = vmss["properties"].get("virtualMachineProfile") or {}
+        state[vmss["id"].lower()] = sorted(e["name"] for e in (profile.get("extensionProfile") or {}).get("extensions") or ())
+    for instance in sim.list("instance"):
+        state[instance["id"].lower()] = instance["properties"].get("latestModelApplied")
+    return state
 
 
 def duplicates(sim) -> list[tuple[str, str]]:

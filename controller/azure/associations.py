@@ -6,8 +6,11 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.monitor.models import DataCollectionRuleAssociationProxyOnlyResource
 
-from ..resources import Association, resource_group_of
+from ..resources import Association
 from .errors import reading
+from .pages import list_items
+
+API_VERSION = "2023-03-11"  # the installed azure-mgmt-monitor's for associations
 
 
 def _uri(association: Association) -> str:
@@ -23,9 +26,12 @@ class AssociationAdapter:
         """A DCR that doesn't exist (yet) has no associations."""
         name = rule_id.rsplit("/", 1)[-1]
         with reading(f"associations of data collection rule {name}"):
-            found = self.client.data_collection_rule_associations.list_by_rule(resource_group_of(rule_id), name)
             try:
-                return [Association.from_arm_id(a.id, a.data_collection_rule_id or "", a.description or "") for a in found]
+                return [
+                    Association.from_arm_id(a["id"], props.get("dataCollectionRuleId") or "", props.get("description") or "")
+                    for a in list_items(self.client, f"{rule_id}/associations", API_VERSION)
+                    for props in (a.get("properties") or {},)
+                ]
             except ResourceNotFoundError:
                 return []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -14,6 +15,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.loganalytics import LogAnalyticsManagementClient
 from azure.mgmt.monitor import MonitorManagementClient
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
 from ..logs import RequestLogPolicy
@@ -33,12 +35,20 @@ def default_credential(settings: Settings) -> TokenCredential:
     )
 
 
-def pooled_transport(connections: int, connect_timeout: float, read_timeout: float) -> RequestsTransport:
+def pooled_transport(endpoint: str, connections: int, connect_timeout: float, read_timeout: float) -> RequestsTransport:
     """azure-core's own session keeps 10 connections per host: past that, every concurrent request
     opens (and TLS-handshakes) a connection it then throws away. One session, sized for our
     concurrency, shared by the three clients. azure-core waits 300 s by default for a connection
-    and for each read: one hung response would stall a pass for minutes."""
+    and for each read: one hung response would stall a pass for minutes.
+
+    Every request of the session goes to `endpoint`, so the environment is read once, as requests
+    reads it (HTTPS_PROXY and NO_PROXY; REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE): requests would
+    read it again on every request, a fifth of a list page's CPU, and look for a ~/.netrc entry,
+    which would replace the bearer token."""
     session = requests.Session()
+    session.trust_env = False
+    session.proxies = get_environ_proxies(endpoint)
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     adapter = HTTPAdapter(
         pool_maxsize=connections,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),  # azure-core retries
@@ -46,7 +56,8 @@ def pooled_transport(connections: int, connect_timeout: float, read_timeout: flo
     for scheme in ("https://", "http://"):
         session.mount(scheme, adapter)
     return RequestsTransport(
-        session=session, session_owner=False, connection_timeout=connect_timeout, read_timeout=read_timeout
+        session=session, session_owner=False, connection_timeout=connect_timeout, read_timeout=read_timeout,
+        connection_verify=ca_bundle or True,
     )
 
 
@@ -65,7 +76,7 @@ class AzureClients:
                 s.arm_write_burst, s.arm_writes_per_second, s.arm_read_burst, s.arm_reads_per_second,
                 s.arm_delete_burst, s.arm_deletes_per_second,
             )
-        self.transport = pooled_transport(s.apply_concurrency + 4, s.http_connect_timeout, s.http_read_timeout)
+        self.transport = pooled_transport(s.resource_manager, s.apply_concurrency + 4, s.http_connect_timeout, s.http_read_timeout)
 
     def _kwargs(self) -> dict:
         endpoint = self.settings.resource_manager

@@ -7,21 +7,23 @@ from azure.mgmt.compute import ComputeManagementClient
 from ..cluster import Agent, Identity, Inventory, Machine, ScaleSetRecord, UserIdentity
 from ..resources import key, resource_group_of
 from .errors import reading
+from .pages import group_path, list_items
 
 # The Azure Monitor Agent for Linux (learn.microsoft.com azure-monitor agents/azure-monitor-agent-manage).
 AGENT_PUBLISHER, AGENT_TYPE = "Microsoft.Azure.Monitor", "AzureMonitorLinuxAgent"
+API_VERSION = "2026-04-01"  # the installed azure-mgmt-compute's for VMs and scale sets
 
 
-def identity_of(model) -> Identity:
-    identity = getattr(model, "identity", None)
-    if identity is None:
+def identity_of(data: dict) -> Identity:
+    """A VM's or scale set's `identity`, as ARM's JSON has it."""
+    identity = data.get("identity")
+    if not identity:
         return Identity()
-    kind = str(getattr(identity.type, "value", identity.type) or "")
     users = tuple(
-        UserIdentity(i, getattr(u, "client_id", "") or "", getattr(u, "principal_id", "") or "")
-        for i, u in (identity.user_assigned_identities or {}).items()
+        UserIdentity(i, (u or {}).get("clientId") or "", (u or {}).get("principalId") or "")
+        for i, u in (identity.get("userAssignedIdentities") or {}).items()
     )
-    return Identity("systemassigned" in kind.replace(" ", "").lower(), users)
+    return Identity("systemassigned" in (identity.get("type") or "").replace(" ", "").lower(), users)
 
 
 def _agent_of(publisher, type_, state, settings, name="") -> Agent | None:
@@ -32,12 +34,12 @@ def _agent_of(publisher, type_, state, settings, name="") -> Agent | None:
     return Agent(state or "", (kind, value) if kind and value else None, name or "")
 
 
-def agent_of_scale_set(scale_set) -> Agent | None:
+def agent_of_scale_set(props: dict) -> Agent | None:
     """The agent in a scale set model's extensionProfile, which the scale set list returns."""
-    profile = scale_set.properties and scale_set.properties.virtual_machine_profile
-    for ext in (profile and profile.extension_profile and profile.extension_profile.extensions) or ():
-        found = ext.properties and _agent_of(ext.properties.publisher, ext.properties.type, ext.properties.provisioning_state,
-                                             ext.properties.settings, ext.name)
+    profile = (props.get("virtualMachineProfile") or {}).get("extensionProfile") or {}
+    for ext in profile.get("extensions") or ():
+        p = ext.get("properties") or {}
+        found = _agent_of(p.get("publisher"), p.get("type"), p.get("provisioningState"), p.get("settings"), ext.get("name"))
         if found:
             return found
     return None
@@ -47,28 +49,28 @@ class ComputeAdapter:
     def __init__(self, client: ComputeManagementClient):
         self.client = client
 
+    def _list(self, path: str, query: dict[str, str] | None = None):
+        return list_items(self.client, path, API_VERSION, query)
+
     def inventory(self, resource_groups: list[str]) -> Inventory:
-        # Only the few fields we use are read off the models: at 2,000 nodes, turning every VM back
-        # into JSON would cost more CPU than the rest of the pass.
+        # Only the few fields we use are read off ARM's JSON (see .pages).
         machines, scale_sets = [], []
         for group in resource_groups:
+            compute = f"{group_path(self.client, group)}/providers/Microsoft.Compute"
             with reading(f"scale sets of resource group {group}"):
-                for s in self.client.virtual_machine_scale_sets.list(group):
-                    props = s.properties
-                    mode = str(getattr(props and props.orchestration_mode, "value", None) or "Uniform")
-                    capacity = (s.sku and s.sku.capacity) or 0
+                for s in self._list(f"{compute}/virtualMachineScaleSets"):
+                    props, sku = s.get("properties") or {}, s.get("sku") or {}
                     scale_sets.append(ScaleSetRecord(
-                        s.id, mode, dict(s.tags or {}), capacity, (s.sku and s.sku.name) or "", identity_of(s),
-                        agent_of_scale_set(s),
+                        s["id"], props.get("orchestrationMode") or "Uniform", dict(s.get("tags") or {}),
+                        sku.get("capacity") or 0, sku.get("name") or "", identity_of(s), agent_of_scale_set(props),
                     ))
             with reading(f"virtual machines of resource group {group}"):
-                for vm in self.client.virtual_machines.list(group):
-                    props = vm.properties
-                    parent = props and props.virtual_machine_scale_set and props.virtual_machine_scale_set.id
-                    state = (props and props.provisioning_state) or ""
-                    hardware = props and props.hardware_profile
-                    size = str(getattr(hardware and hardware.vm_size, "value", None) or (hardware and hardware.vm_size) or "")
-                    machines.append(Machine(vm.id, dict(vm.tags or {}), parent, state, size, identity_of(vm), vm.location or ""))
+                for vm in self._list(f"{compute}/virtualMachines"):
+                    props = vm.get("properties") or {}
+                    parent = (props.get("virtualMachineScaleSet") or {}).get("id")
+                    size = (props.get("hardwareProfile") or {}).get("vmSize") or ""
+                    machines.append(Machine(vm["id"], dict(vm.get("tags") or {}), parent,
+                                            props.get("provisioningState") or "", size, identity_of(vm), vm.get("location") or ""))
         return Inventory(tuple(machines), tuple(scale_sets))
 
     # --- what `doctor` reads besides the inventory: one list per VM it names (the scheduler's
@@ -76,11 +78,10 @@ class ComputeAdapter:
     def vm_agent(self, vm_id: str) -> Agent | None:
         """The VM list returns only the ids of a VM's extensions (Azure/azure-sdk-for-python#2165):
         their list on the VM has publisher, type, state and settings."""
-        group, name = resource_group_of(vm_id), vm_id.rsplit("/", 1)[-1]
-        with reading(f"extensions of virtual machine {name}"):
-            for ext in self.client.virtual_machine_extensions.list(group, name).value or ():
-                p = ext.properties
-                found = p and _agent_of(p.publisher, p.type, p.provisioning_state, p.settings, ext.name)
+        with reading(f"extensions of virtual machine {vm_id.rsplit('/', 1)[-1]}"):
+            for ext in self._list(f"{vm_id}/extensions"):
+                p = ext.get("properties") or {}
+                found = _agent_of(p.get("publisher"), p.get("type"), p.get("provisioningState"), p.get("settings"), ext.get("name"))
                 if found:
                     return found
         return None
@@ -88,11 +89,10 @@ class ComputeAdapter:
     def instances_on_latest_model(self, vmss_id: str) -> dict[str, bool]:
         """Uniform instance id (lower case) -> latestModelApplied: a model change (the agent
         added) reaches an instance only when it is upgraded."""
-        group, name = resource_group_of(vmss_id), vmss_id.rsplit("/", 1)[-1]
-        with reading(f"instances of scale set {name}"):
+        with reading(f"instances of scale set {vmss_id.rsplit('/', 1)[-1]}"):
             return {
-                key(i.id): bool(i.properties and i.properties.latest_model_applied)
-                for i in self.client.virtual_machine_scale_set_vms.list(group, name)
+                key(i["id"]): bool((i.get("properties") or {}).get("latestModelApplied"))
+                for i in self._list(f"{vmss_id}/virtualMachines")
             }
 
     def member_agents(self, vmss_id: str) -> dict[str, Agent | None]:
@@ -100,17 +100,16 @@ class ComputeAdapter:
         scale set: one filtered VM list (Azure takes $expand=instanceView only with that $filter)."""
         group, name = resource_group_of(vmss_id), vmss_id.rsplit("/", 1)[-1]
         found: dict[str, Agent | None] = {}
+        query = {"$filter": f"'virtualMachineScaleSet/id' eq '{vmss_id}'", "$expand": "instanceView"}
         with reading(f"virtual machines of scale set {name}"):
-            for vm in self.client.virtual_machines.list(
-                group, filter=f"'virtualMachineScaleSet/id' eq '{vmss_id}'", expand="instanceView",
-            ):
-                found[key(vm.id)] = None
-                view = vm.properties and vm.properties.instance_view
-                for ext in (view and view.extensions) or ():
-                    publisher, _, type_ = (ext.type or "").rpartition(".")
-                    codes = [s.code or "" for s in ext.statuses or ()]
+            for vm in self._list(f"{group_path(self.client, group)}/providers/Microsoft.Compute/virtualMachines", query):
+                found[key(vm["id"])] = None
+                view = (vm.get("properties") or {}).get("instanceView") or {}
+                for ext in view.get("extensions") or ():
+                    publisher, _, type_ = (ext.get("type") or "").rpartition(".")
+                    codes = [s.get("code") or "" for s in ext.get("statuses") or ()]
                     state = next((c.split("/", 1)[1] for c in codes if c.startswith("ProvisioningState/")), "")
-                    agent = _agent_of(publisher, type_, state.capitalize(), None, ext.name)
+                    agent = _agent_of(publisher, type_, state.capitalize(), None, ext.get("name"))
                     if agent:
-                        found[key(vm.id)] = agent
+                        found[key(vm["id"])] = agent
         return found

@@ -55,11 +55,6 @@ NO_CREDENTIAL_FIX = (
 )
 
 
-def arm_json(model) -> dict:
-    """An SDK model as the JSON ARM sent (camelCase keys), whichever generation of SDK made it."""
-    return model.serialize(keep_readonly=True) if hasattr(model, "serialize") else model.as_dict()
-
-
 def missing_permission(exc: HttpResponseError) -> str:
     """The role and the scope a 403 asks for, read off the refused request's URL."""
     request = getattr(exc.response, "request", None)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from azure.mgmt.loganalytics import LogAnalyticsManagementClient
 
 from ..resources import SavedSearch, resource_group_of
-from .errors import arm_json, reading
+from .errors import reading
+from .pages import list_items
+from .tables import API_VERSION  # the same client's
 
 
 class FunctionAdapter:
@@ -18,8 +20,8 @@ class FunctionAdapter:
     def list(self) -> list[SavedSearch]:
         """One call: the list has no next page (SavedSearchesListResult has no nextLink)."""
         with reading(f"saved searches of workspace {self.workspace}"):
-            found = self.client.saved_searches.list_by_workspace(self.resource_group, self.workspace)
-            return [SavedSearch.from_arm(self.workspace_id, arm_json(s)) for s in found.value or ()]
+            found = list_items(self.client, f"{self.workspace_id}/savedSearches", API_VERSION)
+            return [SavedSearch.from_arm(self.workspace_id, s) for s in found]
 
     def put(self, function: SavedSearch) -> None:
         """A create sends no etag; an update the one read, so Azure refuses (409) if the function

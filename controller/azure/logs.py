@@ -49,7 +49,7 @@ def logs_client(settings: Settings, credential: TokenCredential) -> LogsQueryCli
     return LogsQueryClient(
         credential,
         endpoint=settings.logs_query_endpoint,
-        transport=pooled_transport(2, settings.http_connect_timeout, settings.http_read_timeout),
+        transport=pooled_transport(settings.logs_query_endpoint, 2, settings.http_connect_timeout, settings.http_read_timeout),
         retry_total=QUERY_RETRIES,
         retry_read=READ_RETRIES,
         # This client takes no per_call_policies; its hook slot, after the retry policy, logs

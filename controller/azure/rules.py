@@ -6,7 +6,10 @@ from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.monitor.models import DataCollectionRuleResource
 
 from ..resources import DataCollectionRule
-from .errors import arm_json, reading
+from .errors import reading
+from .pages import group_path, list_items
+
+API_VERSION = "2023-03-11"  # the installed azure-mgmt-monitor's for DCRs
 
 
 class RuleAdapter:
@@ -16,8 +19,8 @@ class RuleAdapter:
 
     def list(self) -> list[DataCollectionRule]:
         with reading(f"data collection rules of resource group {self.resource_group}"):
-            found = self.client.data_collection_rules.list_by_resource_group(self.resource_group)
-            return [DataCollectionRule.from_arm(arm_json(r)) for r in found]
+            path = f"{group_path(self.client, self.resource_group)}/providers/Microsoft.Insights/dataCollectionRules"
+            return [DataCollectionRule.from_arm(r) for r in list_items(self.client, path, API_VERSION)]
 
     def put(self, rule: DataCollectionRule) -> None:
         body = DataCollectionRuleResource.deserialize(rule.body())

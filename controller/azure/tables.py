@@ -5,7 +5,10 @@ from __future__ import annotations
 from azure.mgmt.loganalytics import LogAnalyticsManagementClient
 
 from ..resources import Table, resource_group_of
-from .errors import arm_json, reading
+from .errors import reading
+from .pages import list_items
+
+API_VERSION = "2025-07-01"  # the installed azure-mgmt-loganalytics's
 
 
 class TableAdapter:
@@ -17,8 +20,8 @@ class TableAdapter:
 
     def list(self) -> list[Table]:
         with reading(f"tables of workspace {self.workspace}"):
-            found = self.client.tables.list_by_workspace(self.resource_group, self.workspace)
-            return [Table.from_arm(self.workspace_id, arm_json(t)) for t in found]
+            found = list_items(self.client, f"{self.workspace_id}/tables", API_VERSION)
+            return [Table.from_arm(self.workspace_id, t) for t in found]
 
     def put(self, table: Table) -> None:
         """Long-running in Azure: returns once the table is provisioned, so a DCR can point at it."""

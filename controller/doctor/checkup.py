@@ -11,7 +11,7 @@ from ..reconcile import Pass, Reconciler
 from .freshness import DEFAULT_LOOKBACK
 from .machines import machine_facts
 from .preflight import Verdict, preflight
-from .workspace import Judged, ask_workspace
+from .workspace import Judged, ask_workspace, table_to_ask
 
 
 def verdicts_of(reconciler: Reconciler, planned: Pass) -> list[Verdict]:
@@ -25,5 +25,6 @@ def verdicts_of(reconciler: Reconciler, planned: Pass) -> list[Verdict]:
 def judged_by_workspace(reconciler: Reconciler, verdicts: list[Verdict], now: _dt.datetime,
                         lookback: _dt.timedelta = DEFAULT_LOOKBACK) -> Judged:
     reader = LogsReader.from_settings(reconciler.settings, reconciler.clients.credential)
-    return ask_workspace(reader.query, reconciler.workspace.customer_id, reconciler.components,
-                                   verdicts, now, lookback)
+    settings = reconciler.settings
+    return ask_workspace(reader.query, reconciler.workspace.customer_id, reconciler.components, verdicts, now, lookback,
+                         table_to_ask(settings.table_plan, settings.parsed_table_plan))

@@ -312,9 +312,11 @@ class LogsMixin:
                 raise ArmError(404, "WorkspaceNotFoundError", f"The workspace could not be found: '{parts[3]}'.")
             tables = self._query_tables(ws)
             functions = self._query_functions(ws)
+            basic = self._basic_tables(ws)
             start, end = parse_timespan(body.get("timespan"), self.clock())
         self.queries.append(query)
         try:
+            refuse_basic_beside_others(query, basic, [t.name for t in tables], functions)
             table = run_query(expand(query, functions), tables, start, end)
         except (QueryRefused, FunctionCallError) as e:
             return SimResponse(400, {"error": {
@@ -358,6 +360,10 @@ class LogsMixin:
         schema = ((body.get("properties") or {}).get("schema") or {}).get("columns") or []
         return [(c["name"], c["type"]) for c in schema] + _STANDARD_COLUMNS
 
+    def _basic_tables(self, ws: dict[str, Any]) -> set[str]:
+        return {self._res[lid]["name"] for lid in self._members(ws["id"].lower() + "/tables")
+                if (self._res[lid].get("properties") or {}).get("plan") in ("Basic", "Auxiliary")}
+
     def _query_functions(self, ws: dict[str, Any]) -> dict[str, Function]:
         """The workspace's functions by alias, as a query calls them."""
         functions = {}
@@ -376,3 +382,18 @@ class LogsMixin:
             rows = [tuple(r.get(c) for c, _ in columns) for r in self._log_rows.get((customer, name.lower()), [])]
             tables.append(Table(name, columns, rows))
         return tables
+
+
+def refuse_basic_beside_others(query: str, basic: set[str], names: list[str], functions: dict[str, Function]) -> None:
+    """A query of a Basic or Auxiliary table is limited to that one table, and can't call a
+    workspace function (learn.microsoft.com azure-monitor/logs/basic-logs-query, "Limitations").
+    Tables are found by name in the text: good enough for the controller's own queries."""
+    named = {n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", query)}
+    on_basic = sorted(named & basic)
+    if not on_basic:
+        return
+    called = [alias for alias in functions if re.search(rf"(?<![\w-]){re.escape(alias)}\s*\(", query)]
+    if len(named) > 1 or called:
+        others = sorted(named - {on_basic[0]}) + called
+        raise QueryRefused(f"'{on_basic[0]}' is on the Basic plan: a query of it is limited to that one table and "
+                           f"calls no function (also named: {', '.join(others)})")
