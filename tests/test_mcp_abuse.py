@@ -1,5 +1,5 @@
 """The MCP server under abuse (benchmarks/reliability/abuse.py), every case through the in-memory
-client and the Streamable HTTP transport: refused in one line naming what's wrong, or answered
+client and the Streamable HTTP transport: refused with an error naming what's wrong, or answered
 within its byte cap with `truncated` set where the caps cut; no token, identity header or
 redacted value in any answer; invalid tokens refused before anything is read; 20 sessions at
 once answered; the server still serving afterwards."""

@@ -1,7 +1,8 @@
 """The MCP server under abuse (issue 13 item 3): each case sent through the SDK's in-memory client
 and through the Streamable HTTP transport (with a valid Entra ID token), plus tokens that must be
-refused and 20 sessions at once. A case holds when the answer is what it expects (a tool error of
-one line naming the word, or an answer within its byte cap, `truncated` as expected), no secret
+refused and 20 sessions at once. A case holds when the answer is what it expects (a tool error
+naming the field or rule: ours one line, the SDK's argument validation the field and its
+constraint; or an answer within its byte cap, `truncated` as expected), no secret
 is in it (tokens, the managed-identity header, the bearer token, a value the archive should have
 redacted), and the server answers a plain call afterwards."""
 
@@ -11,6 +12,7 @@ import contextlib
 import datetime as _dt
 import io
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,7 +108,7 @@ def _judged(case: Abuse, transport: str, is_error: bool, text: str, answer: dict
             found.problems.append(f"{compact} bytes, over {case.max_bytes}")
         if case.truncated is not None and answer.get("truncated") != case.truncated:
             found.problems.append(f"truncated is {answer.get('truncated')}")
-    if "Traceback" in text or "Error executing tool" in text and "validation error" not in text and case.refused not in text:
+    if "Traceback" in text or re.fullmatch(r"Error executing tool \w+", text.strip()):  # the SDK's word for a crash
         found.problems.append(f"an unexpected error: {text[:200]!r}")
     found.problems += [f"leaked {s}" for s in secrets]
     return found
