@@ -46,7 +46,9 @@ SCALED_LIMITS = {
 class World:
     """A simulated subscription with one CycleCloud cluster of `nodes` nodes in one scale set."""
 
-    def __init__(self, mode: str, nodes: int):
+    def __init__(self, mode: str, nodes: int, layout: str = "per-component"):
+        self.layout = layout
+        self.node_dcrs = NODE_DCRS if layout == "per-component" else ("slurm_nodes_dcr",)
         self.sim = ArmSimulator(subscription_id=ZERO)
         self.sim.add_workspace(resource_group=RG, name="logs", location="eastus")
         self.cluster = self.sim.add_cyclecloud_cluster(
@@ -61,6 +63,7 @@ class World:
             **os.environ,
             **self.server.env(),
             "SUBSCRIPTION_ID": ZERO, "RESOURCE_GROUP": RG, "WORKSPACE_NAME": "logs", "CLUSTER_NAME": "bench",
+            "DCR_LAYOUT": self.layout,
             "PYTHONPATH": REPO,  # benchmarks.naive runs from a scratch directory
             **extra,
         }
@@ -81,9 +84,12 @@ class World:
         return self.sim.reads(), time.monotonic() - start
 
     def covered(self, vm_id: str) -> bool:
+        """A Flexible VM by its own associations, a Uniform instance by its scale set's."""
+        vmss = self.cluster.vmss_ids["hpc"]
+        target = vm_id if self.sim.get(vmss)["properties"]["orchestrationMode"] == "Flexible" else vmss
         return all(
-            self.sim.get(f"{vm_id}/providers/Microsoft.Insights/dataCollectionRuleAssociations/slurm-log-controller-{rule}")
-            for rule in NODE_DCRS
+            self.sim.get(f"{target}/providers/Microsoft.Insights/dataCollectionRuleAssociations/slurm-log-controller-{rule}")
+            for rule in self.node_dcrs
         )
 
     def stop(self):

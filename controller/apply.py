@@ -20,6 +20,10 @@ from .resources import Association, DataCollectionRule, key
 
 APPLIED, FAILED, SKIPPED = "applied", "failed", "skipped"
 STOPPED = "shutting down"  # the detail of a change skipped because the apply was told to stop
+HELD_BACK = "held back: a DCR or association of this pass was not written; deleted once it is"
+# What makes a machine collect: none of it is deleted in a pass whose creates of it fell short.
+_COVERAGE = ("association", "dcr")
+_GONE = "its machine is gone (scaled in before we got to it)"
 # Writes of a phase finish before the next phase starts: a DCR needs its table, an association its DCR.
 PHASES = (
     ("table", (CREATE, UPDATE)),
@@ -91,12 +95,20 @@ def _outcome_of_error(change: Change, exc: HttpResponseError) -> tuple[str, str]
     if exc.status_code == 404 and change.action == DELETE:
         return APPLIED, "already gone"
     if exc.status_code == 404 and isinstance(change.resource, (Association, InstanceUpgrade)):
-        return SKIPPED, "its machine is gone (scaled in before we got to it)"
+        return SKIPPED, _GONE
     if exc.status_code == 409:
         return SKIPPED, f"conflict ({describe(exc)}); retried next pass"
     if exc.status_code == 403:
         return FAILED, f"{describe(exc)}; {missing_permission(exc)}"
     return FAILED, describe(exc)
+
+
+def _coverage_short(results: list[ChangeResult]) -> bool:
+    """A DCR or association create/update that didn't land (a machine scaled in needs none)."""
+    return any(
+        r.change.kind in _COVERAGE and r.change.action != DELETE and r.outcome != APPLIED and r.detail != _GONE
+        for r in results
+    )
 
 
 def apply_plan(
@@ -132,7 +144,12 @@ def apply_plan(
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for kind, actions in PHASES:
             batch = [c for c in plan.changes if c.kind == kind and c.action in actions]
-            for result in pool.map(run, batch):
+            if kind in _COVERAGE and DELETE in actions and _coverage_short(results):
+                # Switching DCR_LAYOUT: the old DCRs go only once the new ones cover every machine.
+                batch_results = [ChangeResult(c, SKIPPED, HELD_BACK) for c in batch]
+            else:
+                batch_results = pool.map(run, batch)
+            for result in batch_results:
                 results.append(result)
                 if on_result:
                     on_result(result)

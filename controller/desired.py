@@ -11,10 +11,16 @@ from .resources import (
     Association,
     Cluster,
     DataCollectionRule,
+    LogFileSource,
     SavedSearch,
     Table,
     ownership_tags,
 )
+from .settings import Layout
+
+# Per DCR (Azure Monitor service limits, data collection rules): each component is one source, one
+# declared stream and two data flows (raw and parsed), so a DCR holds at most 5 components.
+MAX_DATA_SOURCES = MAX_DATA_FLOWS = MAX_STREAMS = 10
 
 
 @dataclass(frozen=True)
@@ -73,20 +79,57 @@ def parsed_table_for(component: Component, target: Target) -> Table:
     )
 
 
-def rule_for(component: Component, target: Target) -> DataCollectionRule:
-    return DataCollectionRule(
-        resource_group_id=target.resource_group_id,
-        name=component.rule,
-        location=target.location,
-        description=component.description,
+def source_for(component: Component, alone: bool = True) -> LogFileSource:
+    """Named as the reference document names a DCR's lone source; among others, by its pattern."""
+    return LogFileSource(
+        name=component.rule.replace("_", "-") if alone else component.pattern,
         file_patterns=component.files,
         input_stream=component.input_stream,
         output_stream=component.output_stream,
-        workspace_id=target.workspace_id,
-        tags=ownership_tags(target.cluster_name),
         parsed_stream=component.parsed_stream,
         parsed_transform_kql=component.transform_kql,
         record_start_format=component.log_format.record_start,
+    )
+
+
+def rule_for(component: Component, target: Target) -> DataCollectionRule:
+    return _rule(component.rule, component.description, (component,), target)
+
+
+def _rule(name: str, description: str, components: tuple[Component, ...], target: Target) -> DataCollectionRule:
+    return DataCollectionRule(
+        resource_group_id=target.resource_group_id,
+        name=name,
+        location=target.location,
+        description=description,
+        workspace_id=target.workspace_id,
+        sources=tuple(source_for(c, alone=len(components) == 1) for c in components),
+        tags=ownership_tags(target.cluster_name),
+    )
+
+
+def role_rule_name(role: Role, index: int) -> str:
+    """`slurm_<role>_dcr`, then `slurm_<role>_2_dcr`, ... when Azure's per-DCR limits split a role."""
+    return f"slurm_{role.value}_dcr" if index == 0 else f"slurm_{role.value}_{index + 1}_dcr"
+
+
+def role_batches(components: tuple[Component, ...]) -> list[tuple[Component, ...]]:
+    """A role's components in as few DCRs as Azure's per-DCR limits allow, filled in the order of
+    components.yaml: a component added at the end joins the last DCR and renames none."""
+    batches: list[list[Component]] = []
+    for component in components:
+        if not batches or not _fits(batches[-1] + [component]):
+            batches.append([])
+        batches[-1].append(component)
+    return [tuple(b) for b in batches]
+
+
+def _fits(components: list[Component]) -> bool:
+    sources = [source_for(c) for c in components]
+    return (
+        len(sources) <= MAX_DATA_SOURCES
+        and sum(len(s.flows) for s in sources) <= MAX_DATA_FLOWS
+        and len({s.input_stream for s in sources}) <= MAX_STREAMS
     )
 
 
@@ -98,15 +141,30 @@ def machines_for(role: Role, cluster: Cluster) -> list[str]:
     return list(cluster.targets_of(role.value))
 
 
-def desired_state(components: tuple[Component, ...], target: Target, cluster: Cluster) -> DesiredState:
+def rules_of_layout(components: tuple[Component, ...], target: Target, layout: Layout):
+    """Each DCR, the roles whose machines it goes to, and what it collects (in words)."""
+    if layout is Layout.PER_COMPONENT:
+        return [(rule_for(c, target), [r for r in Role if r in c.roles], c.pattern) for c in components]
+    rules = []
+    for role in Role:
+        mine = tuple(c for c in components if role in c.roles)
+        for index, batch in enumerate(role_batches(mine)):
+            description = f"{role.value} logs of cluster {target.cluster_name}: {', '.join(c.pattern for c in batch)}"
+            rules.append((_rule(role_rule_name(role, index), description, batch, target), [role], role.value))
+    return rules
+
+
+def desired_state(
+    components: tuple[Component, ...], target: Target, cluster: Cluster, layout: Layout = Layout.PER_COMPONENT
+) -> DesiredState:
     tables, rules, associations = [], [], []
     for component in components:
         tables += [table_for(component, target), parsed_table_for(component, target)]
-        rule = rule_for(component, target)
+    for rule, roles, what in rules_of_layout(components, target, layout):
         rules.append(rule)
-        description = f"{component.pattern} logs of cluster {target.cluster_name}"
+        description = f"{what} logs of cluster {target.cluster_name}"
         # A component with both roles goes to both; a machine listed twice gets one association.
-        machines = dict.fromkeys(m for role in Role if role in component.roles for m in machines_for(role, cluster))
+        machines = dict.fromkeys(m for role in roles for m in machines_for(role, cluster))
         associations.extend(Association(m, rule.id, association_name(rule), description) for m in machines)
     return DesiredState(
         tuple(tables), tuple(rules), tuple(associations), _notes(components, target, cluster), cluster.placements(),

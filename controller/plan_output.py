@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from .plan import CREATE, DELETE, KINDS, SYMBOL, UPDATE, Change, Plan
 from .remediation import AgentExtension, InstanceUpgrade
-from .resources import Association, DataCollectionRule, SavedSearch, Table, key
+from .resources import Association, DataCollectionRule, LogFileSource, SavedSearch, Table, key
 
 # Bumped when a field changes meaning or goes away; new fields may come without a bump.
 FORMAT_VERSION = 1
@@ -53,6 +53,18 @@ def headline(plan: Plan) -> str:
     )
 
 
+def _source_content(source: LogFileSource, named: bool) -> list[tuple[str, str]]:
+    return [
+        *([("source", source.name)] if named else []),
+        ("files", ", ".join(source.file_patterns)),
+        ("stream", f"{source.input_stream} -> {source.output_stream} (transform: {source.transform_kql})"),
+        *([("parsed", f"{source.input_stream} -> {source.parsed_stream} "
+                      f"(transform: {len(source.parsed_transform_kql)} characters of KQL)")] if source.parsed_stream else []),
+        *([("records", f"multiline: a record starts at a line beginning {source.record_start_format}")]
+          if source.record_start_format else []),
+    ]
+
+
 def _content(resource) -> list[tuple[str, str]]:
     """What a create will contain, in the words of the reference document."""
     if isinstance(resource, Table):
@@ -63,13 +75,9 @@ def _content(resource) -> list[tuple[str, str]]:
             ("owner", f"cluster {resource.owner}"),
         ]
     if isinstance(resource, DataCollectionRule):
+        several = len(resource.sources) > 1
         return [
-            ("files", ", ".join(resource.file_patterns)),
-            ("stream", f"{resource.input_stream} -> {resource.output_stream} (transform: {resource.transform_kql})"),
-            *([("parsed", f"{resource.input_stream} -> {resource.parsed_stream} "
-                          f"(transform: {len(resource.parsed_transform_kql)} characters of KQL)")] if resource.parsed_stream else []),
-            *([("records", f"multiline: a record starts at a line beginning {resource.record_start_format}")]
-              if resource.record_start_format else []),
+            *(line for source in resource.sources for line in _source_content(source, several)),
             ("workspace", resource.workspace_id.rsplit("/", 1)[-1]),
             ("location", f"{resource.location} (kind {resource.kind_})"),
         ]

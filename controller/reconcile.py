@@ -10,14 +10,14 @@ from .azure.clients import AzureClients
 from .azure.workspace import Workspace
 from .cluster import Inventory, require_machines
 from .components import DEFAULT_NODEARRAY_ROLES, Component, Role
-from .desired import DesiredState, Target, desired_state
+from .desired import DesiredState, Target, desired_state, rules_of_layout
 from .errors import UserError
 from .observe import Adapters, observe, observe_workspace
 from .doctor.machines import machine_facts, scale_sets_with_logs
 from .doctor.preflight import MachineFacts
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
 from .remediation import RemediationPolicy, plan_remediation
-from .resources import Cluster, rule_id
+from .resources import Cluster
 from .settings import Settings
 
 # CLUSTER_NAME is not among them: without it, the ClusterName tag of VM_ID/VMSS_ID names the cluster.
@@ -83,12 +83,13 @@ class Reconciler:
             self.workspace = observe_workspace(self.clients, self.settings)
         # Which cluster we are is known once its machines are read: the DCR ids are known before.
         target = target_for(self.settings, self.workspace.location, None)
-        rule_ids = {rule_id(target.resource_group_id, c.rule) for c in self.components}
+        layout = self.settings.dcr_layout
+        rule_ids = {rule.id for rule, _, _ in rules_of_layout(self.components, target, layout)}
         cluster, observed, inventory = observe(self.adapters, self.settings, rule_ids, self.nodearray_roles)
         needs_scheduler = any(Role.SCHEDULER in c.roles for c in self.components)
         require_machines(cluster, needs_scheduler, self.settings.scheduler_node_name, self.settings.discovery_resource_groups)
         target = replace(target, cluster_name=cluster.name)
-        desired = desired_state(self.components, target, cluster)
+        desired = desired_state(self.components, target, cluster, layout)
         plan = plan_changes(desired, observed, policy_for(self.settings, cluster.name))
         return self._with_remediation(Pass(cluster, desired, observed, plan, inventory=inventory))
 

@@ -119,23 +119,78 @@ class Table:
 
 
 @dataclass(frozen=True)
+class LogFileSource:
+    """One log-file data source of a DCR, and its data flows: raw, and parsed (issue 11)."""
+
+    name: str
+    file_patterns: tuple[str, ...]
+    input_stream: str
+    output_stream: str
+    transform_kql: str = "source"
+    parsed_stream: str = ""  # "" for a raw-only source
+    parsed_transform_kql: str = ""
+    record_start_format: str | None = None  # settings.text.recordStartTimestampFormat: multiline records
+    stream_columns: tuple[tuple[str, str], ...] = STREAM_COLUMNS
+
+    @property
+    def flows(self) -> tuple[tuple[str, str], ...]:
+        """(output stream, transform) of each data flow from its input stream."""
+        parsed = ((self.parsed_stream, self.parsed_transform_kql),) if self.parsed_stream else ()
+        return ((self.output_stream, self.transform_kql), *parsed)
+
+    def log_file(self) -> dict[str, Any]:
+        log_file: dict[str, Any] = {
+            "name": self.name,
+            "streams": [self.input_stream],
+            "filePatterns": list(self.file_patterns),
+            "format": "text",
+        }
+        if self.record_start_format:
+            log_file["settings"] = {"text": {"recordStartTimestampFormat": self.record_start_format}}
+        return log_file
+
+    def spec(self, prefix: str) -> dict[str, Any]:
+        return {
+            f"{prefix}filePatterns": list(self.file_patterns),
+            f"{prefix}streamDeclarations.columns": [f"{n}:{t}" for n, t in self.stream_columns],
+            f"{prefix}dataFlow.transformKql": self.transform_kql,
+            f"{prefix}dataFlow.outputStream": self.output_stream,
+            f"{prefix}parsedFlow.transformKql": self.parsed_transform_kql,
+            f"{prefix}parsedFlow.outputStream": self.parsed_stream,
+            f"{prefix}recordStartTimestampFormat": self.record_start_format or "",
+        }
+
+    @classmethod
+    def from_arm(cls, log_file: dict[str, Any], flows: list[dict[str, Any]], declarations: dict[str, Any]) -> LogFileSource:
+        stream = (log_file.get("streams") or [""])[0]
+        # Its flows are those that read its stream: the first to the raw table, the second parsed.
+        own = [f for f in flows if stream in (f.get("streams") or ())] or [{}]
+        parsed = own[1] if len(own) > 1 else {}
+        text = (log_file.get("settings") or {}).get("text") or {}
+        return cls(
+            name=log_file.get("name") or "",
+            file_patterns=tuple(log_file.get("filePatterns") or ()),
+            input_stream=stream,
+            output_stream=own[0].get("outputStream") or "",
+            transform_kql=own[0].get("transformKql") or "",
+            parsed_stream=parsed.get("outputStream") or "",
+            parsed_transform_kql=parsed.get("transformKql") or "",
+            record_start_format=text.get("recordStartTimestampFormat"),
+            stream_columns=tuple((c["name"], c["type"]) for c in (declarations.get(stream) or {}).get("columns") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class DataCollectionRule:
     resource_group_id: str  # /subscriptions/<s>/resourceGroups/<rg>
     name: str
     location: str
     description: str
-    file_patterns: tuple[str, ...]
-    input_stream: str
-    output_stream: str
     workspace_id: str
+    # One per component: a DCR per component has one, a DCR per role (DCR_LAYOUT) up to Azure's limits.
+    sources: tuple[LogFileSource, ...]
     tags: dict[str, str] = field(default_factory=dict, hash=False)
-    stream_columns: tuple[tuple[str, str], ...] = STREAM_COLUMNS
-    transform_kql: str = "source"
     kind_: str = "Linux"
-    # The parsed table's data flow, from the same input stream (issue 11); "" for a raw-only DCR.
-    parsed_stream: str = ""
-    parsed_transform_kql: str = ""
-    record_start_format: str | None = None  # settings.text.recordStartTimestampFormat: multiline records
 
     kind = "dcr"
 
@@ -148,25 +203,19 @@ class DataCollectionRule:
         return _tags_owner(self.tags)
 
     @property
+    def file_patterns(self) -> tuple[str, ...]:
+        return tuple(p for s in self.sources for p in s.file_patterns)
+
+    @property
     def tables(self) -> tuple[str, ...]:
         """The ids of the tables it writes into."""
-        streams = (self.output_stream, self.parsed_stream) if self.parsed_stream else (self.output_stream,)
-        return tuple(f"{self.workspace_id}/tables/{s.removeprefix('Custom-')}" for s in streams)
+        return tuple(
+            f"{self.workspace_id}/tables/{stream.removeprefix('Custom-')}" for s in self.sources for stream, _ in s.flows
+        )
 
     def body(self) -> dict[str, Any]:
         # No dataCollectionEndpointId: AMA text logs need a DCE only behind Private Link.
         destination = "workspace"
-        flows = [(self.output_stream, self.transform_kql)]
-        if self.parsed_stream:
-            flows.append((self.parsed_stream, self.parsed_transform_kql))
-        log_file: dict[str, Any] = {
-            "name": self.name.replace("_", "-"),
-            "streams": [self.input_stream],
-            "filePatterns": list(self.file_patterns),
-            "format": "text",
-        }
-        if self.record_start_format:
-            log_file["settings"] = {"text": {"recordStartTimestampFormat": self.record_start_format}}
         return {
             "location": self.location,
             "kind": self.kind_,
@@ -174,20 +223,22 @@ class DataCollectionRule:
             "properties": {
                 "description": self.description,
                 "streamDeclarations": {
-                    self.input_stream: {"columns": [{"name": n, "type": t} for n, t in self.stream_columns]}
+                    s.input_stream: {"columns": [{"name": n, "type": t} for n, t in s.stream_columns]}
+                    for s in self.sources
                 },
-                "dataSources": {"logFiles": [log_file]},
+                "dataSources": {"logFiles": [s.log_file() for s in self.sources]},
                 "destinations": {
                     "logAnalytics": [{"name": destination, "workspaceResourceId": self.workspace_id}]
                 },
                 "dataFlows": [
                     {
-                        "streams": [self.input_stream],
+                        "streams": [s.input_stream],
                         "destinations": [destination],
                         "transformKql": kql,
                         "outputStream": stream,
                     }
-                    for stream, kql in flows
+                    for s in self.sources
+                    for stream, kql in s.flows
                 ],
             },
         }
@@ -198,46 +249,34 @@ class DataCollectionRule:
         return replace(self, tags={**observed.tags, **self.tags}, location=observed.location)
 
     def spec(self) -> dict[str, Any]:
-        return {
+        # A lone source's fields read as they always have (`filePatterns`); several are told apart by name.
+        several = len(self.sources) > 1
+        spec: dict[str, Any] = {
             "kind": self.kind_,
-            "filePatterns": list(self.file_patterns),
-            "streams": [self.input_stream],
-            "streamDeclarations.columns": [f"{n}:{t}" for n, t in self.stream_columns],
+            "streams": [s.input_stream for s in self.sources],
             "destination.workspaceResourceId": key(self.workspace_id),
-            "dataFlow.transformKql": self.transform_kql,
-            "dataFlow.outputStream": self.output_stream,
-            "parsedFlow.transformKql": self.parsed_transform_kql,
-            "parsedFlow.outputStream": self.parsed_stream,
-            "recordStartTimestampFormat": self.record_start_format or "",
-            "tags": {k: v for k, v in self.tags.items() if k in (MANAGED_BY_TAG, CLUSTER_TAG)},
         }
+        for source in self.sources:
+            spec.update(source.spec(f"{source.name}." if several else ""))
+        spec["tags"] = {k: v for k, v in self.tags.items() if k in (MANAGED_BY_TAG, CLUSTER_TAG)}
+        return spec
 
     @classmethod
     def from_arm(cls, data: dict[str, Any]) -> DataCollectionRule:
         props = data.get("properties") or {}
-        log_files = (props.get("dataSources") or {}).get("logFiles") or [{}]
-        flows = props.get("dataFlows") or [{}]
+        flows = props.get("dataFlows") or []
         destinations = (props.get("destinations") or {}).get("logAnalytics") or [{}]
-        streams = log_files[0].get("streams") or [""]
-        declared = (props.get("streamDeclarations") or {}).get(streams[0], {})
-        parsed = flows[1] if len(flows) > 1 else {}
-        text = (log_files[0].get("settings") or {}).get("text") or {}
+        declarations = props.get("streamDeclarations") or {}
+        log_files = (props.get("dataSources") or {}).get("logFiles") or [{}]
         return cls(
             resource_group_id="/".join(data["id"].split("/")[:5]),
             name=data["name"],
             location=data.get("location", ""),
             description=props.get("description") or "",
-            file_patterns=tuple(log_files[0].get("filePatterns") or ()),
-            input_stream=streams[0],
-            output_stream=flows[0].get("outputStream") or "",
             workspace_id=destinations[0].get("workspaceResourceId") or "",
+            sources=tuple(LogFileSource.from_arm(f, flows, declarations) for f in log_files),
             tags=dict(data.get("tags") or {}),
-            stream_columns=tuple((c["name"], c["type"]) for c in declared.get("columns") or ()),
-            transform_kql=flows[0].get("transformKql") or "",
             kind_=data.get("kind") or "",
-            parsed_stream=parsed.get("outputStream") or "",
-            parsed_transform_kql=parsed.get("transformKql") or "",
-            record_start_format=text.get("recordStartTimestampFormat"),
         )
 
 

@@ -19,6 +19,14 @@ class Policy(str, Enum):
     SYNC = "sync"
 
 
+class Layout(str, Enum):
+    """How components are grouped into DCRs: the reference document's one per component, or one
+    per role (one association per machine; split where Azure's per-DCR limits require)."""
+
+    PER_COMPONENT = "per-component"
+    PER_ROLE = "per-role"
+
+
 class Cloud(str, Enum):
     PUBLIC = "AzurePublicCloud"
     CHINA = "AzureChinaCloud"
@@ -96,6 +104,11 @@ class Settings(BaseSettings):
         "(comma-separated; default: VMSS_RG and the scheduler VM's resource group)",
     )
     policy: Policy = Field(Policy.UPSERT_ONLY, description="upsert-only never deletes; sync deletes what we own and no longer want")
+    dcr_layout: Layout = Field(
+        Layout.PER_COMPONENT,
+        description="per-component: one DCR per component (<pattern>_raw_dcr); per-role: one per role "
+        "(slurm_<role>_dcr, slurm_<role>_2_dcr, ... past 5 components); switching migrates, see README",
+    )
     allow_table_delete: bool = Field(False, description="With POLICY=sync: also delete owned tables (destroys their data)")
     install_agent: bool = Field(
         False, description="Install the Azure Monitor Agent where the cluster's scheduler VM, scale set models or "

@@ -35,3 +35,17 @@ def test_quick_doctor_benchmark_prints_its_table():
     rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| Uniform") or line.startswith("| Flexible")]
     assert len(rows) == 4
     assert all(row[4].strip() == "0" and row[5].strip() == "2" for row in rows), done.stdout  # no GET per machine; 2 queries
+
+
+def test_quick_layout_benchmark_prints_both_layouts_side_by_side():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.layout", "--quick"],
+        cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith(("| Flexible", "| Uniform"))]
+    assert [(r[1].strip(), r[2].strip(), r[3].strip()) for r in rows] == [
+        ("Flexible", "per-component", "5"), ("Flexible", "per-role", "1"),
+        ("Uniform", "per-component", "5"), ("Uniform", "per-role", "1"),
+    ]
+    assert all("failed 0" in r[-2] for r in rows), done.stdout

@@ -106,7 +106,9 @@ def build_reference_world(sim, server, tags=None, owner=None):
         table = table_for(component, target).body()
         log_analytics.tables.begin_create_or_update(RG, "logs", component.table, table).result()
         # the reference scripts make the raw table and flow only
-        body = dataclasses.replace(rule_for(component, target), parsed_stream="", record_start_format=None).body()
+        rule = rule_for(component, target)
+        raw_only = dataclasses.replace(rule.sources[0], parsed_stream="", record_start_format=None)
+        body = dataclasses.replace(rule, sources=(raw_only,)).body()
         body["tags"] = tags or body["tags"]
         monitor.data_collection_rules.create(RG, component.rule, body)
     monitor.data_collection_rule_associations.create(

@@ -64,7 +64,10 @@ def test_in_sync_is_an_empty_plan():
 def test_changed_file_pattern_is_a_field_level_update():
     state = desired()
     rules = tuple(
-        dataclasses.replace(r, file_patterns=("/var/log/old.log",), tags={**r.tags, "costcenter": "hpc"}, location="East US")
+        dataclasses.replace(
+            r, sources=(dataclasses.replace(r.sources[0], file_patterns=("/var/log/old.log",)),),
+            tags={**r.tags, "costcenter": "hpc"}, location="East US",
+        )
         if r.name == "slurmd_raw_dcr" else r
         for r in state.rules
     )
@@ -84,7 +87,7 @@ def test_unowned_resources_are_never_updated_or_deleted():
     state = desired()
     foreign_tags = {"owner": "someone"}
     rules = tuple(
-        dataclasses.replace(r, file_patterns=("/x",), tags=foreign_tags) if r.name == "dmesg_raw_dcr" else r
+        dataclasses.replace(r, sources=(dataclasses.replace(r.sources[0], file_patterns=("/x",)),), tags=foreign_tags) if r.name == "dmesg_raw_dcr" else r
         for r in state.rules
     )
     stranger = dataclasses.replace(state.rules[0], name="theirs_dcr", tags=foreign_tags)

@@ -162,6 +162,7 @@ def _every_setting() -> dict:
         "vmssName": "c",
         "clusterResourceGroups": ["cc", "cc2"],
         "policy": "sync",
+        "dcrLayout": "per-role",
         "allowTableDelete": False,
         "installAgent": True,
         "upgradeInstances": False,
