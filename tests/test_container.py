@@ -88,6 +88,13 @@ def converges(done, sim):
     assert len(sim.list("association")) == expected_associations(sim)
 
 
+def serves_mcp(done, sim):
+    """The image's CLI has the MCP server's command (its sessions are tested in tests/mcpserver)."""
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "--transport" in done.stdout and "stdio" in done.stdout
+    assert sim.reads() == sim.writes() == 0
+
+
 @dataclass(frozen=True)
 class Command:
     args: tuple[str, ...]
@@ -98,6 +105,7 @@ COMMANDS = [
     Command(("--version",), prints_version),
     Command(("validate",), validates_offline),
     Command(("run", "--once"), converges),
+    Command(("mcp", "--help"), serves_mcp),
 ]
 
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+from .abuse import CASES, abuse_runs
 from .badinput import refusals
 from .crash import REMEDIATION, crash_runs
 from .faults import ARM, SCENARIOS, run_scenario
@@ -26,18 +27,19 @@ SHORT_SCENARIOS = ("429 storm: ARM's write bucket empty", "503 on every DCR writ
 FULL_KILLS, SHORT_KILLS = 24, 3
 REMEDIATION_KILLS = 12
 SHORT_BAD_INPUTS = 4  # of each kind
+SHORT_ABUSE = CASES[::4]
 DOC_INTRO = """# Reliability
 
-What the controller promises under faults, crashes and bad input, measured against the simulator
-with the real Azure SDK clients. Every figure below comes from one command:
+What the controller promises under faults, crashes, bad input and abuse of its MCP server,
+measured against the simulator with the real Azure SDK clients. Every figure below comes from one command:
 
     python -m benchmarks.reliability --write docs/reliability.md
 
 (`--short` runs a few of each: CI does, through `tests/test_reliability_benchmark.py`). The same
 scenarios are the project's tests: `tests/test_fault_matrix.py` (every fault),
 `tests/test_crash_safety.py` (20 kills), `tests/test_bad_input.py` (the bad-input corpus),
-`tests/test_secrets.py` (no secret out). The harness is `benchmarks/reliability/`; a new
-capability adds rows to its tables.
+`tests/test_secrets.py` (no secret out), `tests/test_mcp_abuse.py` (the MCP server under abuse).
+The harness is `benchmarks/reliability/`; a new capability adds rows to its tables.
 
 The world: a workspace, a scheduler VM, a Uniform scale set of 3 and a Flexible one of 2, cold
 (56 resources to create: 20 tables, raw and parsed, 10 DCRs, 23 associations, 3 workspace functions), plus another team's DCR and
@@ -109,6 +111,24 @@ def bad_input_table(results) -> list[str]:
     return lines
 
 
+ABUSE_NOTE = """
+Each case goes through the SDK's in-memory client (all in one session, which must survive them)
+and the Streamable HTTP transport with a valid Entra ID token. *holds*: refused with a tool error
+naming what's wrong, or answered within its byte cap (8 KB by default) with `truncated` set where
+the caps cut; no Azure token, managed-identity header, bearer token or value the archive should
+have redacted in any answer; the server still answers afterwards. The tokens are refused with
+401 and `WWW-Authenticate: Bearer` before anything is read.
+"""
+
+
+def abuse_table(outcomes) -> list[str]:
+    lines = ["| abuse | in-memory | HTTP |", "|---|---|---|"]
+    for case in dict.fromkeys(o.case for o in outcomes):
+        cells = {o.transport: "yes" if not o.problems else "NO: " + "; ".join(o.problems) for o in outcomes if o.case == case}
+        lines.append(f"| {case} | {cells.get('in-memory', '-')} | {cells.get('HTTP', '-')} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="a few of each, as CI runs it")
@@ -125,12 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     remediation_runs = crash_runs(SHORT_KILLS if args.short else REMEDIATION_KILLS, seed=1, workload=REMEDIATION)
     with serving() as sim:
         bad = refusals(sim, SHORT_BAD_INPUTS if args.short else None)
+    with serving() as sim:
+        abuse = abuse_runs(sim, SHORT_ABUSE if args.short else CASES)
     sections = [
         f"## Faults: {len(outcomes)} injected", "", *fault_table(outcomes), FAULTS_NOTE,
         f"## Crashes: {sum(len(r.kills) for r in runs)} kills in cold starts", "", *crash_table(runs), CRASH_NOTE,
         f"## Crashes: {sum(len(r.kills) for r in remediation_runs)} kills in remediation runs", "",
         *crash_table(remediation_runs, "remediation runs"), REMEDIATION_NOTE,
         f"## Bad input: {len(bad)} cases", "", *bad_input_table(bad), "",
+        f"## The MCP server under abuse: {len(set(o.case for o in abuse))} cases", "", *abuse_table(abuse), ABUSE_NOTE,
         f"Measured in {time.monotonic() - started:.0f} s{' (--short)' if args.short else ''}.",
     ]
     text = "\n".join(sections) + "\n"
@@ -142,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     broken = [f"{o.scenario.name}: {'; '.join(o.problems)}" for o in outcomes if o.problems]
     broken += [f"crash run: {'; '.join(r.problems)}" for r in runs + remediation_runs if r.problems]
     broken += [f"bad {r.kind} {r.case}: {'; '.join(r.problems)}" for r in bad if r.problems]
+    broken += [f"MCP abuse {o.case} ({o.transport}): {'; '.join(o.problems)}" for o in abuse if o.problems]
     for line in broken:
         print(f"broken: {line}", file=sys.stderr)
     return 1 if broken else 0

@@ -172,7 +172,7 @@ def fit(answer: Bounded, max_bytes: int, more: str) -> Bounded:
         answer.truncated = True
         answer.more = f"{answer.more}; {more}" if answer.more else more
     while (over := size(answer) - max_bytes) > 0:
-        sizes = {name: len(json.dumps(jsonable(getattr(answer, name)))) for name, _ in answer.trim}
+        sizes = {name: len(json.dumps(jsonable(getattr(answer, name)), default=str)) for name, _ in answer.trim}  # run_kql rows hold datetimes
         name = max(sizes, key=sizes.get)
         items = getattr(answer, name)
         if not items:

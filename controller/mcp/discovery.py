@@ -13,6 +13,7 @@ from ..errors import UserError
 from .answers import Catalogue, Column, Function, QueryAnswer, TableSchema, TimeRange, fit, short
 from .catalog import Catalog, TableInfo
 from .guard import checked_window, guarded
+from .redact import redacted
 from .workspace import Asking
 
 #: lists the workspace's functions (savedSearches with a functionAlias), from Resource Manager
@@ -54,7 +55,8 @@ def run_kql(asking: Asking, kql: str, since: _dt.datetime, until: _dt.datetime |
             max_rows: int, max_bytes: int) -> QueryAnswer:
     start, end = checked_window(since, until, asking.workspace.now())
     found = asking.ask(guarded(kql, max_rows), start, end, tables=())
-    rows = [[short(v) if isinstance(v, str) else v for v in row] for row in found.rows[:max_rows]]
+    # Redacted as job_story's environment is: a query can read the archive's .env rows too.
+    rows = [[short(redacted(v)) if isinstance(v, str) else v for v in row] for row in found.rows[:max_rows]]
     answer = QueryAnswer(columns=list(found.columns), rows=rows, time_range=TimeRange(start=start, end=end),
                          truncated=len(found.rows) > max_rows or found.partial)
     answer.source = asking.source()

@@ -26,10 +26,9 @@ def secret_name(name: str) -> bool:
 
 
 def redacted(entry: str) -> str:
-    """One ``NAME=value`` line of the archive's ``.env`` with its secrets replaced."""
-    name, sep, value = entry.partition("=")
+    """One ``NAME=value`` line of the archive's ``.env`` (or any line ``run_kql`` returns) with
+    its secrets replaced."""
+    name, sep, _value = entry.partition("=")
     if sep and secret_name(name):
         return f"{name}={REDACTED}"
-    value = _URL_PASSWORD.sub(rf"\1{REDACTED}@", value)
-    value = _AUTHORIZATION.sub(rf"\1 {REDACTED}", value)
-    return f"{name}{sep}{value}"
+    return _AUTHORIZATION.sub(rf"\1 {REDACTED}", _URL_PASSWORD.sub(rf"\1{REDACTED}@", entry))

@@ -78,7 +78,7 @@ def build_server(workspace: Workspace, reconciler: Reconciler | None = None, fun
     @tool(name="job_story", description="A job's whole story in at most 3 Logs queries: state, exit code, reason, nodes, "
           "window; why it ended (classification with the evidence lines cited); script; environment "
           "(secrets redacted); stdout/stderr tails; its nodes' slurmd, kernel and syslog lines in its window.")
-    def job_story_tool(job_id: Annotated[int, Field(ge=1, description="Slurm job id (an array task's own id)")],
+    def job_story_tool(job_id: Annotated[int, Field(ge=1, le=2**63 - 1, description="Slurm job id (an array task's own id)")],
                        days: Annotated[float, Field(7, gt=0, le=31, description="how far back to look")] = 7,
                        max_bytes: MaxBytes = DEFAULT_MAX_BYTES) -> JobStory:
         return job_story(workspace.asking(), job_id, days, max_bytes)

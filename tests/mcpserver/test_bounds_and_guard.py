@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.mcpserver.conftest import LARGE_JOB
+from tests.mcpserver.workspace_fill import LARGE_JOB
 from tests.mcpserver.session import call, calls
 
 SINCE = "2026-11-25T00:00:00Z"
@@ -108,10 +108,14 @@ def test_a_query_the_workspace_refuses_is_one_line(mcp):
     assert isinstance(answer, str) and "the query was refused" in answer and "\n" not in answer
 
 
-def test_tables_and_their_columns(mcp):
+def test_tables_and_their_columns_are_the_workspaces(filled, mcp):
     answer = call(mcp, "list_tables", {"max_bytes": 65536})
     tables = {t["name"]: t for t in answer["tables"]}
-    assert [c["name"] for c in tables["slurmjobs_CL"]["columns"]][-2:] == ["User", "FileKind"]
+    made = {t["name"]: t["properties"]["schema"]["columns"] for t in filled.list("table")}
+    assert set(tables) == set(made)  # every table `run --once` made, and no other
+    for name, table in tables.items():  # the columns and types the tables were made with
+        assert [(c["name"], c["type"]) for c in table["columns"]] == [(c["name"], c["type"].lower()) for c in made[name]], name
+    assert {"User", "FileKind", "JobId"} <= {c["name"] for c in tables["slurmjobs_CL"]["columns"]}
     assert [c["name"] for c in tables["slurmd_raw_CL"]["columns"]] == ["TimeGenerated", "RawData", "Computer", "FilePath"]
     assert not answer["truncated"]
     small = call(mcp, "list_tables", {"max_bytes": 2048})

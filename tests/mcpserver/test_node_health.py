@@ -46,7 +46,6 @@ def test_a_node_that_sends_with_its_drain_and_errors(sim, azure, capsys):
 
 def test_a_silent_node_and_one_never_seen(sim, azure, capsys):
     assert main(["run", "--once"]) == 0
-    feed(sim, {})  # the parsed tables, as `run --once` makes them
     node, real = nodes(sim)[0], sim.clock
     sim.clock = lambda: real() - _dt.timedelta(minutes=20)
     sim.tick(minutes=1)

@@ -7,7 +7,7 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from tests.mcpserver.conftest import LARGE_JOB
+from tests.mcpserver.workspace_fill import LARGE_JOB
 
 
 def test_a_client_starts_the_server_and_asks_it(filled, azure, tmp_path):
