@@ -27,10 +27,6 @@ COLUMNS = "TimeGenerated, SourceTable, Computer, Process, Level, JobId, StepId, 
 SLACK = "1m"
 
 
-def parsed_table(component: Component) -> str:
-    return f"{component.pattern}_CL"
-
-
 @dataclass(frozen=True)
 class FunctionSpec:
     alias: str
@@ -106,7 +102,7 @@ def saved_search_name(alias: str) -> str:
 def desired_functions(components: tuple[Component, ...], workspace_id: str, cluster: str | None) -> tuple[SavedSearch, ...]:
     """The functions the enabled components allow: those over slurmctld need its table."""
     patterns = {c.pattern for c in components}
-    tables = [parsed_table(c) for c in components]
+    tables = [c.parsed_table for c in components]
     array_ids = any(c.pattern == SLURM_JOB.needs and set(ARRAY_COLUMNS) <= set(c.log_format.columns) for c in components)
     queries = {SLURM_JOB: job_query(tables, array_ids), SLURM_NODE: node_query(tables), SLURM_FAILED_JOBS: failed_jobs_query()}
     return tuple(
