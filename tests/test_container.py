@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from controller import __version__
-from tests.podman import LIMITS, build_image, podman, require_podman
+from tests.podman import LIMITS, PODMAN, build_image, podman, require_podman
 from tests.support import RG, SUB, unavailable
 from tests.test_end_to_end import expected_associations
 
@@ -175,3 +175,24 @@ print(json.dumps({
     "pip_importable": importlib.util.find_spec("pip") is not None,
 }))
 """
+
+
+def test_mcp_in_the_image_answers_a_client_from_the_simulated_azure(image, sim, simulated_azure):
+    """A desktop client's way: the server is `podman run -i ... mcp` on stdio; its answer comes from
+    the simulator on the host (Resource Manager for the plan and doctor, the Logs query API)."""
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from controller.simulator.logs import QUERY_OPERATION
+
+    command = StdioServerParameters(command=PODMAN[0], args=[
+        *PODMAN[1:], "run", "--rm", "-i", "--read-only", "--user", USER, *LIMITS, *simulated_azure, image, "mcp"])
+
+    async def session():
+        async with Client(command) as client:
+            return await client.call_tool("collection_status", {})
+
+    status = anyio.run(session)
+    assert not status.is_error, status.content
+    assert status.structured_content and sim.calls[QUERY_OPERATION] == 2  # doctor's two queries, at any size
