@@ -17,6 +17,7 @@ from azure.core.exceptions import AzureError
 from . import __version__
 from .azure.clients import AzureClients, default_credential
 from .azure.errors import describe
+from .desired import rules_of_component, who_watches
 from .doctor.checkup import judged_by_workspace, verdicts_of
 from .doctor.output import FORMAT_VERSION, render_json, render_table
 from .components import Role, default_config_path, find_config, load_components, load_config
@@ -89,16 +90,17 @@ def cmd_validate(args, settings) -> int:
     print(f"endpoint:     {settings.resource_manager}")
     print("nodearrays:   " + ", ".join(f"{n}: {r.value}" for n, r in config.nodearray_roles.items()) + ", any other: nodes")
     off = f" ({len(config.switched_off)} more switched off: {', '.join(config.switched_off)})" if config.switched_off else ""
-    print(f"\n{len(components)} components{off}:")
+    rules = rules_of_component(components, settings.dcr_layout)
+    print(f"\n{len(components)} components{off} (DCR_LAYOUT={settings.dcr_layout.value}):")
     print(f"  {'table':<22} {'DCR':<22} {'roles':<22} files")
     for c in components:
         roles = "+".join(r.value for r in Role if r in c.roles)
-        print(f"  {c.table:<22} {c.rule:<22} {roles:<22} {', '.join(c.files)}")
+        print(f"  {c.table:<22} {'+'.join(rules[c.pattern]):<22} {roles:<22} {', '.join(c.files)}")
     functions = desired_functions(components, settings.workspace_id, None)
     print("workspace functions: " + (", ".join(f"{f.function_alias}({f.function_parameters})" for f in functions) or "none"))
     for c in components:
         for pattern in c.directory_wildcards():
-            print(f"warning: {c.rule} watches {pattern}: a wildcard in a directory, which the Azure Monitor Agent "
+            print(f"warning: {who_watches(rules[c.pattern])} {pattern}: a wildcard in a directory, which the Azure Monitor Agent "
                   "may not collect; wildcard the file name only", file=sys.stderr)
     return EXIT_OK
 
@@ -107,7 +109,7 @@ def cmd_render(args, settings) -> int:
     components = load_components(args.config)
     settings.require(*REQUIRED, *(("region",) if args.offline else ()))
     target = target_for(settings, _render_region(args, settings), settings.cluster_name)
-    written = render(components, target, Path(args.out))
+    written = render(components, target, Path(args.out), settings.dcr_layout)
     print(f"wrote {len(written)} files under {args.out}")
     return EXIT_OK
 

@@ -146,12 +146,34 @@ def rules_of_layout(components: tuple[Component, ...], target: Target, layout: L
     if layout is Layout.PER_COMPONENT:
         return [(rule_for(c, target), [r for r in Role if r in c.roles], c.pattern) for c in components]
     rules = []
-    for role in Role:
-        mine = tuple(c for c in components if role in c.roles)
-        for index, batch in enumerate(role_batches(mine)):
-            description = f"{role.value} logs of cluster {target.cluster_name}: {', '.join(c.pattern for c in batch)}"
-            rules.append((_rule(role_rule_name(role, index), description, batch, target), [role], role.value))
+    for role, name, batch in _role_rules(components):
+        description = f"{role.value} logs of cluster {target.cluster_name}: {', '.join(c.pattern for c in batch)}"
+        rules.append((_rule(name, description, batch, target), [role], role.value))
     return rules
+
+
+def _role_rules(components: tuple[Component, ...]):
+    """The per-role layout: (role, DCR name, its components), for each DCR."""
+    for role in Role:
+        for index, batch in enumerate(role_batches(tuple(c for c in components if role in c.roles))):
+            yield role, role_rule_name(role, index), batch
+
+
+def rules_of_component(components: tuple[Component, ...], layout: Layout) -> dict[str, tuple[str, ...]]:
+    """Each component's pattern -> the names of the DCRs that collect it under `layout` (under
+    per-role, one per role of the component)."""
+    if layout is Layout.PER_COMPONENT:
+        return {c.pattern: (c.rule,) for c in components}
+    names: dict[str, tuple[str, ...]] = {c.pattern: () for c in components}
+    for _, name, batch in _role_rules(components):
+        for c in batch:
+            names[c.pattern] += (name,)
+    return names
+
+
+def who_watches(rule_names: tuple[str, ...]) -> str:
+    """"a_dcr watches" or "a_dcr and b_dcr watch", for a line about a component's files."""
+    return f"{' and '.join(rule_names)} {'watch' if len(rule_names) > 1 else 'watches'}"
 
 
 def desired_state(
@@ -167,12 +189,12 @@ def desired_state(
         machines = dict.fromkeys(m for role in roles for m in machines_for(role, cluster))
         associations.extend(Association(m, rule.id, association_name(rule), description) for m in machines)
     return DesiredState(
-        tuple(tables), tuple(rules), tuple(associations), _notes(components, target, cluster), cluster.placements(),
+        tuple(tables), tuple(rules), tuple(associations), _notes(components, target, cluster, layout), cluster.placements(),
         desired_functions(components, target.workspace_id, target.cluster_name),
     )
 
 
-def _notes(components: tuple[Component, ...], target: Target, cluster: Cluster) -> tuple[str, ...]:
+def _notes(components: tuple[Component, ...], target: Target, cluster: Cluster, layout: Layout) -> tuple[str, ...]:
     """No node scale set at all may be a cluster whose nodes were never started, or a setting to
     fix: worth a word, not an error (a missing scheduler or cluster is one: `cluster.require_machines`)."""
     notes = []
@@ -181,8 +203,9 @@ def _notes(components: tuple[Component, ...], target: Target, cluster: Cluster) 
             f"no node scale set found (tagged ClusterName={target.cluster_name} and CycleCloudNodeArray): "
             "node DCRs go nowhere until CycleCloud starts nodes; if it has, set VMSS_ID or CLUSTER_RESOURCE_GROUPS"
         )
+    rules = rules_of_component(components, layout)
     notes.extend(
-        f"{c.rule} watches {pattern}, a wildcard in a directory: the Azure Monitor Agent wildcards file names "
+        f"{who_watches(rules[c.pattern])} {pattern}, a wildcard in a directory: the Azure Monitor Agent wildcards file names "
         "only, so it may collect nothing; name the folder, and wildcard the file name"
         for c in components
         for pattern in c.directory_wildcards()

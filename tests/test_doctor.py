@@ -93,6 +93,18 @@ def test_a_healthy_cluster_passes_and_a_missing_association_is_a_cause(azure, si
     assert out.splitlines()[-1] == "6/6 machines can send; 0 can't"
 
 
+def test_a_run_that_writes_only_associations_reads_the_machines_once(azure, sim, capsys):
+    """The report after the apply judges the machines from what the plan read: associations don't
+    change a machine, so its agent and identity aren't listed a second time."""
+    sim.reset_calls()
+    assert main(["run", "--once"]) == 0
+    assert "not_associated" not in capsys.readouterr().out
+    assert sim.calls["DataCollectionRuleAssociations_Create"] > 0
+    assert sim.calls["VirtualMachineExtensions_List"] == 1  # the scheduler's, once
+    assert sim.calls["VirtualMachineScaleSetVMs_List"] == 1  # hpc's instances, once
+    assert sim.calls["VirtualMachines_List"] == 2  # the inventory, and htc's members with their instance view
+
+
 def test_the_agent_failed_and_no_identity(azure, sim, capsys):
     sim.install_agent(sim.cluster.scheduler_vm_id, provisioning_state="Failed")
     sim.set_identity(sim.cluster.vmss_ids["htc"], system_assigned=False)

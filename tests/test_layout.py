@@ -4,6 +4,7 @@ default layout with every machine collecting every one of its components' files 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -154,3 +155,34 @@ def test_a_component_added_at_the_end_joins_the_last_dcr_and_renames_none():
     # six more fill the second DCR to 5 components (10 data flows), then open a third
     many = role_batches((*scheduler, *(dataclasses.replace(extra, pattern=f"extra{i}") for i in range(6))))
     assert [len(b) for b in many] == [5, 5, 4] and many[:1] == before[:1]
+
+
+def test_render_writes_the_per_role_dcrs_and_azure_takes_them_as_they_are(cluster, monkeypatch, tmp_path, capsys):
+    """`render` under DCR_LAYOUT=per-role: the role DCRs, PUT as written, are what `run` wants."""
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.monitor import MonitorManagementClient
+    from azure.mgmt.monitor.models import DataCollectionRuleResource
+
+    monkeypatch.setenv("DCR_LAYOUT", "per-role")
+    assert main(["render", "--out", str(tmp_path / "out")]) == 0
+    files = sorted((tmp_path / "out" / "data-collection-rules").glob("*/*.json"))
+    assert {f"{p.parent.name}/{p.stem}" for p in files} == {
+        "scheduler/slurm_scheduler_dcr", "scheduler/slurm_scheduler_2_dcr", "login/slurm_login_dcr", "nodes/slurm_nodes_dcr"}
+    assert main(["run", "--once"]) == 0  # the tables, and DCRs to compare the rendered ones with
+    monitor = MonitorManagementClient(DefaultAzureCredential(), SUB, base_url=os.environ["ARM_ENDPOINT"])
+    for path in files:
+        monitor.data_collection_rules.create(RG, path.stem, DataCollectionRuleResource.deserialize(json.loads(path.read_text())))
+    capsys.readouterr()
+    assert main(["plan", "--json"]) == 0, capsys.readouterr().out  # what render wrote is what run wants
+
+
+def test_a_directory_wildcard_is_named_with_the_dcrs_of_the_layout(cluster, monkeypatch, tmp_path, capsys):
+    path = tmp_path / "components.yaml"
+    path.write_text("components:\n- {pattern: app, group: os, files: ['/var/log/*/app.log'], roles: [scheduler, nodes]}\n")
+    monkeypatch.setenv("DCR_LAYOUT", "per-role")
+    assert main(["validate", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "warning: slurm_scheduler_dcr and slurm_nodes_dcr watch /var/log/*/app.log: a wildcard" in err
+    assert "slurm_scheduler_dcr+slurm_nodes_dcr" in out and "DCR_LAYOUT=per-role" in out
+    assert main(["plan", "--config", str(path)]) in (0, 3)
+    assert "slurm_scheduler_dcr and slurm_nodes_dcr watch /var/log/*/app.log" in capsys.readouterr().out

@@ -7,18 +7,21 @@ import datetime as _dt
 
 from ..apply import APPLIED
 from ..azure.logs import LogsReader
+from ..plan import REMEDIATION_KINDS
 from ..reconcile import Pass, Reconciler
 from .freshness import DEFAULT_LOOKBACK
-from .machines import machine_facts
+from .machines import machine_facts, with_coverage
 from .preflight import Verdict, preflight
 from .workspace import Judged, ask_workspace, table_to_ask
 
 
 def verdicts_of(reconciler: Reconciler, planned: Pass) -> list[Verdict]:
-    """From the facts the plan read, unless the apply may have changed them (or they couldn't be read)."""
-    changed = planned.result is not None and any(r.outcome == APPLIED for r in planned.result.results)
+    """From the facts the plan read, unless remediation changed a machine since (or they couldn't be
+    read): associations the apply wrote only change which machines are associated."""
+    results = planned.result.results if planned.result is not None else ()
+    changed = any(r.outcome == APPLIED and r.change.kind in REMEDIATION_KINDS for r in results)
     if planned.machines is not None and not changed:
-        return preflight(list(planned.machines))
+        return preflight(with_coverage(planned.machines, planned))
     return preflight(machine_facts(reconciler.adapters.compute, planned, reconciler.settings.apply_concurrency))
 
 

@@ -5,6 +5,7 @@ Flexible scale set (pages aside, the same count at 10 nodes or 2,000)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..azure.compute import ComputeAdapter
@@ -63,6 +64,13 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> l
                     facts.append(MachineFacts(instance, s.role, UNIFORM_INSTANCE, model.vm_size, model.identity, model.agent,
                                               applied, key(s.id) not in uncovered, s.id, uncollectable.get(key(s.id), ())))
     return facts
+
+
+def with_coverage(facts: tuple[MachineFacts, ...], planned: Pass) -> list[MachineFacts]:
+    """Facts read before an apply that changed no machine (DCRs, associations, tables only): each
+    with `associated` as the apply left it, without reading the machines again."""
+    uncovered = summarize(planned.plan, planned.cluster, planned.result).uncovered
+    return [replace(f, associated=key(f.group if f.kind == UNIFORM_INSTANCE else f.id) not in uncovered) for f in facts]
 
 
 def _uncollectable_patterns(planned: Pass) -> dict[str, tuple[str, ...]]:
