@@ -135,9 +135,7 @@ def find_cluster(
     def ours(tags: dict) -> bool:
         return tag(tags, CLUSTER_TAG) == name
 
-    nodearray_sets = [
-        s for s in inventory.scale_sets if key(s.id) in explicit or (ours(s.tags) and tag(s.tags, NODEARRAY_TAG))
-    ]
+    nodearray_sets = nodearray_scale_sets(inventory.scale_sets, name, vmss_ids)
 
     live = [m for m in inventory.machines if m.provisioning_state.lower() not in GONE]
     members: dict[str, list[str]] = {}
@@ -162,6 +160,25 @@ def find_cluster(
             for s in nodearray_sets
         ),
     )
+
+
+def nodearray_scale_sets(scale_sets, cluster_name: str, vmss_ids=()) -> list[ScaleSetRecord]:
+    """The cluster's nodearrays' scale sets: tagged with its name and a nodearray, or named by VMSS_ID."""
+    explicit = {key(i) for i in vmss_ids}
+    return [
+        s for s in scale_sets
+        if key(s.id) in explicit or (tag(s.tags, CLUSTER_TAG) == cluster_name and tag(s.tags, NODEARRAY_TAG))
+    ]
+
+
+def known_cluster_name(scale_sets, cluster_name: str | None, vmss_ids=()) -> str | None:
+    """The cluster's name before its VMs are read: CLUSTER_NAME, or the one ClusterName tag of the
+    VMSS_ID scale sets (find_cluster, with the VMs, has the last word)."""
+    if cluster_name:
+        return cluster_name
+    named = {key(i) for i in vmss_ids}
+    names = {tag(s.tags, CLUSTER_TAG) for s in scale_sets if key(s.id) in named}
+    return names.pop() if len(names) == 1 else None
 
 
 def nodearray_of(tags: dict) -> str:

@@ -13,7 +13,8 @@ from .azure.functions import FunctionAdapter
 from .azure.rules import RuleAdapter
 from .azure.tables import TableAdapter
 from .azure.workspace import Workspace, get_workspace
-from .cluster import Inventory, find_cluster
+from .cluster import Inventory, find_cluster, known_cluster_name, nodearray_scale_sets
+from .doctor.machines import read_scale_set
 from .plan import ObservedState
 from .resources import Cluster, key
 from .settings import Settings
@@ -48,21 +49,31 @@ def observe_workspace(clients: AzureClients, settings: Settings) -> Workspace:
 
 def observe(
     adapters: Adapters, settings: Settings, rule_ids: set[str], nodearray_roles: dict[str, str]
-) -> tuple[Cluster, ObservedState, Inventory]:
+) -> tuple[Cluster, ObservedState, Inventory, dict]:
     """The cluster's machines (and the inventory they were found in), the workspace's tables and
     functions, the resource group's DCRs and the associations of the DCRs we want or own: every
-    list at once, since none needs another's answer (the DCRs we want are named by the config). One list per DCR covers all its machines,
-    so the cost does not grow with the number of nodes, but for pages."""
+    list at once, since none needs another's answer (the DCRs we want are named by the config). One
+    list per DCR covers all its machines, so the cost does not grow with the number of nodes, but for
+    pages. Last, the preflight's scale set reads begun here: scale set (key) -> Future."""
     wanted = {key(i) for i in rule_ids}
+    groups = settings.discovery_resource_groups
     with ThreadPoolExecutor(max_workers=settings.apply_concurrency) as pool:
-        inventory = pool.submit(adapters.compute.inventory, settings.discovery_resource_groups)
+        scale_sets = pool.submit(adapters.compute.scale_sets, groups)
+        vms = pool.submit(adapters.compute.machines, groups)
         tables = pool.submit(adapters.tables.list)
         rules = pool.submit(adapters.rules.list)
         functions = pool.submit(adapters.functions.list)
         per_rule = [pool.submit(adapters.associations.list_by_rule, i) for i in sorted(rule_ids)]
+        # The preflight's one list per nodearray scale set (doctor/machines.py) needs only the scale
+        # set: it runs beside the VM list (each is 20 pages at 2,000 Flexible nodes), not after it.
+        name = known_cluster_name(scale_sets.result(), settings.cluster_name, settings.compute_vmss_ids)
+        started = {
+            key(s.id): pool.submit(read_scale_set, adapters.compute, s.id, s.orchestration_mode.lower() == "flexible")
+            for s in (nodearray_scale_sets(scale_sets.result(), name, settings.compute_vmss_ids) if name else ())
+        }
         # Which cluster we are (CLUSTER_NAME, or the tag of the VM_ID/VMSS_ID machines) decides
         # which DCRs are ours.
-        machines = inventory.result()
+        machines = Inventory(tuple(vms.result()), tuple(scale_sets.result()))
         cluster = find_cluster(
             machines, settings.cluster_name, settings.scheduler_node_name, settings.vm_id,
             settings.compute_vmss_ids, nodearray_roles,
@@ -77,4 +88,4 @@ def observe(
         observed = ObservedState(
             tuple(tables.result()), tuple(rules.result()), tuple(associations.values()), tuple(functions.result())
         )
-    return cluster, observed, machines
+    return cluster, observed, machines, started

@@ -85,19 +85,20 @@ class Reconciler:
         target = target_for(self.settings, self.workspace.location, None)
         layout = self.settings.dcr_layout
         rule_ids = {rule.id for rule, _, _ in rules_of_layout(self.components, target, layout)}
-        cluster, observed, inventory = observe(self.adapters, self.settings, rule_ids, self.nodearray_roles)
+        cluster, observed, inventory, started = observe(self.adapters, self.settings, rule_ids, self.nodearray_roles)
         needs_scheduler = any(Role.SCHEDULER in c.roles for c in self.components)
         require_machines(cluster, needs_scheduler, self.settings.scheduler_node_name, self.settings.discovery_resource_groups)
         target = replace(target, cluster_name=cluster.name)
         desired = desired_state(self.components, target, cluster, layout)
         plan = plan_changes(desired, observed, policy_for(self.settings, cluster.name))
-        return self._with_remediation(Pass(cluster, desired, observed, plan, inventory=inventory))
+        return self._with_remediation(Pass(cluster, desired, observed, plan, inventory=inventory), started)
 
-    def _with_remediation(self, planned: Pass) -> Pass:
-        """The pass, its plan plus what remediation would do to the machines, from the doctor's list calls."""
+    def _with_remediation(self, planned: Pass, started: dict) -> Pass:
+        """The pass, its plan plus what remediation would do to the machines, from the doctor's list
+        calls (`started`: those observe began)."""
         plan = planned.plan
         try:
-            facts = machine_facts(self.adapters.compute, planned, self.settings.apply_concurrency)
+            facts = machine_facts(self.adapters.compute, planned, self.settings.apply_concurrency, started)
         except UserError as exc:  # a missing Reader on the extensions, say: the DCRs' work goes on
             return replace(planned, plan=replace(plan, notes=plan.notes + (f"remediation not planned: {exc}",)))
         fix = plan_remediation(facts, planned.inventory, scale_sets_with_logs(planned),

@@ -53,25 +53,32 @@ class ComputeAdapter:
         return list_items(self.client, path, API_VERSION, query)
 
     def inventory(self, resource_groups: list[str]) -> Inventory:
-        # Only the few fields we use are read off ARM's JSON (see .pages).
-        machines, scale_sets = [], []
+        return Inventory(tuple(self.machines(resource_groups)), tuple(self.scale_sets(resource_groups)))
+
+    # Only the few fields we use are read off ARM's JSON (see .pages).
+    def scale_sets(self, resource_groups: list[str]) -> list[ScaleSetRecord]:
+        found = []
         for group in resource_groups:
-            compute = f"{group_path(self.client, group)}/providers/Microsoft.Compute"
             with reading(f"scale sets of resource group {group}"):
-                for s in self._list(f"{compute}/virtualMachineScaleSets"):
+                for s in self._list(f"{group_path(self.client, group)}/providers/Microsoft.Compute/virtualMachineScaleSets"):
                     props, sku = s.get("properties") or {}, s.get("sku") or {}
-                    scale_sets.append(ScaleSetRecord(
+                    found.append(ScaleSetRecord(
                         s["id"], props.get("orchestrationMode") or "Uniform", dict(s.get("tags") or {}),
                         sku.get("capacity") or 0, sku.get("name") or "", identity_of(s), agent_of_scale_set(props),
                     ))
+        return found
+
+    def machines(self, resource_groups: list[str]) -> list[Machine]:
+        found = []
+        for group in resource_groups:
             with reading(f"virtual machines of resource group {group}"):
-                for vm in self._list(f"{compute}/virtualMachines"):
+                for vm in self._list(f"{group_path(self.client, group)}/providers/Microsoft.Compute/virtualMachines"):
                     props = vm.get("properties") or {}
                     parent = (props.get("virtualMachineScaleSet") or {}).get("id")
                     size = (props.get("hardwareProfile") or {}).get("vmSize") or ""
-                    machines.append(Machine(vm["id"], dict(vm.get("tags") or {}), parent,
-                                            props.get("provisioningState") or "", size, identity_of(vm), vm.get("location") or ""))
-        return Inventory(tuple(machines), tuple(scale_sets))
+                    found.append(Machine(vm["id"], dict(vm.get("tags") or {}), parent,
+                                         props.get("provisioningState") or "", size, identity_of(vm), vm.get("location") or ""))
+        return found
 
     # --- what `doctor` reads besides the inventory: one list per VM it names (the scheduler's
     # few), one per scale set, however many nodes they hold ---

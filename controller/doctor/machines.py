@@ -29,8 +29,16 @@ def scale_sets_with_logs(planned: Pass) -> list:
     return [s for s in planned.cluster.scale_sets if key(s.id) in wanted or any(key(v) in wanted for v in s.members)]
 
 
-def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> list[MachineFacts]:
-    """Every machine whose role has logs to send (its associations are wanted), scheduler first."""
+def read_scale_set(compute: ComputeAdapter, scale_set_id: str, flexible: bool) -> dict:
+    """One list for all of a scale set's machines: Flexible members' agents, or Uniform instances'
+    latestModelApplied."""
+    return compute.member_agents(scale_set_id) if flexible else compute.instances_on_latest_model(scale_set_id)
+
+
+def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8, started: dict | None = None) -> list[MachineFacts]:
+    """Every machine whose role has logs to send (its associations are wanted), scheduler first.
+    `started`: scale set (key) -> a Future of its read_scale_set, begun beside the inventory."""
+    started = started or {}
     cluster, inventory = planned.cluster, planned.inventory
     wanted = wanted_targets(planned)
     uncollectable = _uncollectable_patterns(planned)
@@ -40,9 +48,7 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8) -> l
     sets = scale_sets_with_logs(planned)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         schedulers = {vm: pool.submit(compute.vm_agent, vm) for vm in cluster.scheduler_vms if key(vm) in wanted}
-        per_set = {
-            s.id: pool.submit(compute.member_agents if s.flexible else compute.instances_on_latest_model, s.id) for s in sets
-        }
+        per_set = {s.id: started.get(key(s.id)) or pool.submit(read_scale_set, compute, s.id, s.flexible) for s in sets}
         facts = []
         for vm, agent in schedulers.items():
             record = vms[key(vm)]
