@@ -42,6 +42,8 @@ log = logging.getLogger("slurm-log-controller")
 # A pass at 2,000 Flexible nodes parses some 60,000 JSON objects and drops them all by its end: with
 # Python's default young-generation threshold (700) the cycle collector takes 15% of its CPU.
 GC_YOUNG_THRESHOLD = 20_000
+# The daemon reads an unchanged scale set's agents (a list with instance views) at most this often.
+MACHINE_REREAD_SECONDS = 300
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,10 +51,10 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
-def _reconciler(args, settings, metrics: Metrics | None = None) -> Reconciler:
+def _reconciler(args, settings, metrics: Metrics | None = None, keep_machine_reads: float = 0.0) -> Reconciler:
     config = load_config(args.config)
     clients = AzureClients(settings, default_credential(settings), on_response=metrics and metrics.record_response)
-    return Reconciler(settings, config.components, clients, config.nodearray_roles)
+    return Reconciler(settings, config.components, clients, config.nodearray_roles, keep_machine_reads)
 
 
 def _measured_pass(metrics: Metrics, run: Callable[[Callable], Pass]) -> tuple[Pass, Report]:
@@ -182,7 +184,7 @@ def cmd_doctor(args, settings) -> int:
 
 def cmd_run(args, settings) -> int:
     metrics = Metrics(settings.reconcile_interval)
-    reconciler = _reconciler(args, settings, metrics)
+    reconciler = _reconciler(args, settings, metrics, 0.0 if args.once else MACHINE_REREAD_SECONDS)
     if args.once:
         try:
             done, report = _measured_pass(metrics, lambda on_result: plan_then_apply(reconciler, on_result, args.progress_every))

@@ -14,7 +14,7 @@ from .azure.rules import RuleAdapter
 from .azure.tables import TableAdapter
 from .azure.workspace import Workspace, get_workspace
 from .cluster import Inventory, find_cluster, known_cluster_name, nodearray_scale_sets
-from .doctor.machines import read_scale_set
+from .doctor.machines import ScaleSetReads
 from .plan import ObservedState
 from .resources import Cluster, key
 from .settings import Settings
@@ -48,13 +48,14 @@ def observe_workspace(clients: AzureClients, settings: Settings) -> Workspace:
 
 
 def observe(
-    adapters: Adapters, settings: Settings, rule_ids: set[str], nodearray_roles: dict[str, str]
-) -> tuple[Cluster, ObservedState, Inventory, dict]:
+    adapters: Adapters, settings: Settings, rule_ids: set[str], nodearray_roles: dict[str, str],
+    scale_set_reads: ScaleSetReads,
+) -> tuple[Cluster, ObservedState, Inventory]:
     """The cluster's machines (and the inventory they were found in), the workspace's tables and
     functions, the resource group's DCRs and the associations of the DCRs we want or own: every
     list at once, since none needs another's answer (the DCRs we want are named by the config). One
     list per DCR covers all its machines, so the cost does not grow with the number of nodes, but for
-    pages. Last, the preflight's scale set reads begun here: scale set (key) -> Future."""
+    pages. The preflight's reads of the nodearray scale sets begin here too (`scale_set_reads`)."""
     wanted = {key(i) for i in rule_ids}
     groups = settings.discovery_resource_groups
     with ThreadPoolExecutor(max_workers=settings.apply_concurrency) as pool:
@@ -64,13 +65,11 @@ def observe(
         rules = pool.submit(adapters.rules.list)
         functions = pool.submit(adapters.functions.list)
         per_rule = [pool.submit(adapters.associations.list_by_rule, i) for i in sorted(rule_ids)]
-        # The preflight's one list per nodearray scale set (doctor/machines.py) needs only the scale
-        # set: it runs beside the VM list (each is 20 pages at 2,000 Flexible nodes), not after it.
+        # The preflight's one list per nodearray scale set needs only the scale set: it runs beside
+        # the VM list (each is 20 pages at 2,000 Flexible nodes), not after it.
         name = known_cluster_name(scale_sets.result(), settings.cluster_name, settings.compute_vmss_ids)
-        started = {
-            key(s.id): pool.submit(read_scale_set, adapters.compute, s.id, s.orchestration_mode.lower() == "flexible")
-            for s in (nodearray_scale_sets(scale_sets.result(), name, settings.compute_vmss_ids) if name else ())
-        }
+        if name:
+            scale_set_reads.begin(pool, nodearray_scale_sets(scale_sets.result(), name, settings.compute_vmss_ids))
         # Which cluster we are (CLUSTER_NAME, or the tag of the VM_ID/VMSS_ID machines) decides
         # which DCRs are ours.
         machines = Inventory(tuple(vms.result()), tuple(scale_sets.result()))
@@ -88,4 +87,4 @@ def observe(
         observed = ObservedState(
             tuple(tables.result()), tuple(rules.result()), tuple(associations.values()), tuple(functions.result())
         )
-    return cluster, observed, machines, started
+    return cluster, observed, machines

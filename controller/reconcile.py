@@ -13,7 +13,7 @@ from .components import DEFAULT_NODEARRAY_ROLES, Component, Role
 from .desired import DesiredState, Target, desired_state, rules_of_layout
 from .errors import UserError
 from .observe import Adapters, observe, observe_workspace
-from .doctor.machines import machine_facts, scale_sets_with_logs
+from .doctor.machines import ScaleSetReads, machine_facts, scale_sets_with_logs
 from .doctor.preflight import MachineFacts
 from .plan import ObservedState, Plan, PlanPolicy, plan_changes
 from .remediation import RemediationPolicy, plan_remediation
@@ -67,7 +67,10 @@ class Reconciler:
         components: tuple[Component, ...],
         clients: AzureClients,
         nodearray_roles: dict[str, Role] = DEFAULT_NODEARRAY_ROLES,
+        keep_machine_reads: float = 0.0,
     ):
+        """keep_machine_reads: seconds the daemon may judge unchanged scale sets' agents by an earlier
+        pass's read (doctor.machines.ScaleSetReads)."""
         settings.require(*REQUIRED)
         settings.require_cluster_identity()
         self.settings = settings
@@ -76,6 +79,9 @@ class Reconciler:
         self.clients = clients
         self.adapters = Adapters.connect(clients, settings)
         self.workspace: Workspace | None = None
+        # Kept between passes only when nothing acts on them: remediation must see each pass's machines.
+        remediating = settings.install_agent or settings.upgrade_instances
+        self.scale_set_reads = ScaleSetReads(self.adapters.compute, 0.0 if remediating else keep_machine_reads)
 
     def plan(self) -> Pass:
         # The workspace's region doesn't change: read it once, keep passes to list calls.
@@ -85,20 +91,19 @@ class Reconciler:
         target = target_for(self.settings, self.workspace.location, None)
         layout = self.settings.dcr_layout
         rule_ids = {rule.id for rule, _, _ in rules_of_layout(self.components, target, layout)}
-        cluster, observed, inventory, started = observe(self.adapters, self.settings, rule_ids, self.nodearray_roles)
+        cluster, observed, inventory = observe(self.adapters, self.settings, rule_ids, self.nodearray_roles, self.scale_set_reads)
         needs_scheduler = any(Role.SCHEDULER in c.roles for c in self.components)
         require_machines(cluster, needs_scheduler, self.settings.scheduler_node_name, self.settings.discovery_resource_groups)
         target = replace(target, cluster_name=cluster.name)
         desired = desired_state(self.components, target, cluster, layout)
         plan = plan_changes(desired, observed, policy_for(self.settings, cluster.name))
-        return self._with_remediation(Pass(cluster, desired, observed, plan, inventory=inventory), started)
+        return self._with_remediation(Pass(cluster, desired, observed, plan, inventory=inventory))
 
-    def _with_remediation(self, planned: Pass, started: dict) -> Pass:
-        """The pass, its plan plus what remediation would do to the machines, from the doctor's list
-        calls (`started`: those observe began)."""
+    def _with_remediation(self, planned: Pass) -> Pass:
+        """The pass, its plan plus what remediation would do to the machines, from the doctor's list calls."""
         plan = planned.plan
         try:
-            facts = machine_facts(self.adapters.compute, planned, self.settings.apply_concurrency, started)
+            facts = machine_facts(self.adapters.compute, planned, self.settings.apply_concurrency, self.scale_set_reads)
         except UserError as exc:  # a missing Reader on the extensions, say: the DCRs' work goes on
             return replace(planned, plan=replace(plan, notes=plan.notes + (f"remediation not planned: {exc}",)))
         fix = plan_remediation(facts, planned.inventory, scale_sets_with_logs(planned),

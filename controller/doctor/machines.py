@@ -4,9 +4,10 @@ Flexible scale set (pages aside, the same count at 10 nodes or 2,000)."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..azure.compute import ComputeAdapter
 from ..cluster import Agent
@@ -35,10 +36,49 @@ def read_scale_set(compute: ComputeAdapter, scale_set_id: str, flexible: bool) -
     return compute.member_agents(scale_set_id) if flexible else compute.instances_on_latest_model(scale_set_id)
 
 
-def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8, started: dict | None = None) -> list[MachineFacts]:
+class ScaleSetReads:
+    """The preflight's one list per nodearray scale set: begun beside the inventory's VM list
+    (observe), since it needs only the scale set, and in the daemon kept between passes for up to
+    `keep_for` seconds while the scale set's capacity holds. Agents change slowly, and at 2,000
+    Flexible nodes this list is 20 pages with instance views, a third of an in-sync pass's CPU.
+    keep_for=0 (one-shot commands, remediation on): read every pass."""
+
+    def __init__(self, compute: ComputeAdapter, keep_for: float = 0.0, clock: Callable[[], float] = time.monotonic):
+        self.compute, self.keep_for, self.clock = compute, keep_for, clock
+        self._kept: dict[str, tuple[float, int, dict]] = {}  # scale set (key) -> (read at, capacity, what was read)
+        self._begun: dict[str, Future] = {}
+
+    def begin(self, pool: ThreadPoolExecutor, records) -> None:
+        """Start (or take as kept) the read of each of these scale sets (cluster.ScaleSetRecord)."""
+        now, self._begun = self.clock(), {}
+        for r in records:
+            kept = self._kept.get(key(r.id))
+            if kept and now - kept[0] < self.keep_for and kept[1] == r.capacity:
+                self._begun[key(r.id)] = future = Future()
+                future.set_result(kept[2])
+            else:
+                self._begun[key(r.id)] = pool.submit(self._read, r.id, r.orchestration_mode.lower() == "flexible", r.capacity)
+
+    def _read(self, scale_set_id: str, flexible: bool, capacity: int) -> dict:
+        found = read_scale_set(self.compute, scale_set_id, flexible)
+        if self.keep_for:
+            self._kept[key(scale_set_id)] = (self.clock(), capacity, found)
+        return found
+
+    def of(self, scale_set) -> dict:
+        """What was read of one of the cluster's scale sets (resources.ScaleSet): the read begun,
+        unless there was none or it misses a member (a Flexible VM newer than the read)."""
+        begun = self._begun.get(key(scale_set.id))
+        found = begun.result() if begun else None
+        if found is None or (scale_set.flexible and any(key(m) not in found for m in scale_set.members)):
+            found = self._read(scale_set.id, scale_set.flexible, scale_set.capacity)
+        return found
+
+
+def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8, reads: ScaleSetReads | None = None) -> list[MachineFacts]:
     """Every machine whose role has logs to send (its associations are wanted), scheduler first.
-    `started`: scale set (key) -> a Future of its read_scale_set, begun beside the inventory."""
-    started = started or {}
+    `reads`: the scale sets' lists as observe began them; without, they are read now."""
+    reads = reads or ScaleSetReads(compute)
     cluster, inventory = planned.cluster, planned.inventory
     wanted = wanted_targets(planned)
     uncollectable = _uncollectable_patterns(planned)
@@ -48,7 +88,7 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8, star
     sets = scale_sets_with_logs(planned)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         schedulers = {vm: pool.submit(compute.vm_agent, vm) for vm in cluster.scheduler_vms if key(vm) in wanted}
-        per_set = {s.id: started.get(key(s.id)) or pool.submit(read_scale_set, compute, s.id, s.flexible) for s in sets}
+        per_set = {s.id: pool.submit(reads.of, s) for s in sets}
         facts = []
         for vm, agent in schedulers.items():
             record = vms[key(vm)]
