@@ -33,14 +33,20 @@ WRITE_BURST, WRITE_RATE, READ_BURST, READ_RATE = 200, 10 / SCALE, 250, 25 / SCAL
 CPU_PER_PASS_TARGET, PEAK_RSS_TARGET_MB = 0.3, 150
 NODE_DCRS = ("slurmd_raw_dcr", "jetpack_raw_dcr", "jetpackd_raw_dcr", "dmesg_raw_dcr", "syslog_raw_dcr")
 UNTHROTTLED = {"ARM_WRITES_PER_SECOND": "100000", "ARM_READS_PER_SECOND": "100000", "APPLY_CONCURRENCY": "32"}
-# The controller as configured for ARM's real rates, with time scaled alike: its client-side buckets
-# get the scaled rates, and its concurrency too (16 writes in flight sustain 10/s at 300 ms with 5x
-# headroom; 100/s needs 30, so 48).
-SCALED_LIMITS = {
-    "ARM_WRITE_BURST": str(WRITE_BURST), "ARM_WRITES_PER_SECOND": str(WRITE_RATE),
-    "ARM_READ_BURST": str(READ_BURST), "ARM_READS_PER_SECOND": str(READ_RATE),
-    "APPLY_CONCURRENCY": "48",
-}
+
+
+def arm_limits(scale: float) -> dict[str, str]:
+    """The controller as configured for ARM's real rates, with time scaled alike: its client-side
+    buckets get the scaled rates, and its concurrency too (16 writes in flight sustain 10/s at 300 ms
+    with 5x headroom; 100/s needs 30, so 48)."""
+    return {
+        "ARM_WRITE_BURST": str(WRITE_BURST), "ARM_WRITES_PER_SECOND": str(10 / scale),
+        "ARM_READ_BURST": str(READ_BURST), "ARM_READS_PER_SECOND": str(25 / scale),
+        "APPLY_CONCURRENCY": "48" if scale < 1 else "16",
+    }
+
+
+SCALED_LIMITS = arm_limits(SCALE)
 
 
 class World:
@@ -108,14 +114,14 @@ def in_sync_pass(world: World) -> dict:
     return {**ours, "naive_reads": naive_reads, "naive_wall": naive_wall}
 
 
-def cold_start(world: World) -> dict:
-    """c) everything from nothing, under ARM's (scaled) write bucket."""
+def cold_start(world: World, scale: float = SCALE) -> dict:
+    """c) everything from nothing, under ARM's write bucket, its time scaled by `scale` (1: ARM's real rate)."""
     world.sim.set_latency(read=READ_LATENCY, write=WRITE_LATENCY)
-    world.sim.emulate_arm_throttling(scale=SCALE)
+    world.sim.emulate_arm_throttling(scale=scale)
     world.sim.reset_calls()
-    code, wall, out = world.cli("run", "--once", **SCALED_LIMITS)
+    code, wall, out = world.cli("run", "--once", **arm_limits(scale))
     writes = world.sim.writes()
-    limit = (writes - WRITE_BURST) / WRITE_RATE
+    limit = (writes - WRITE_BURST) / (10 / scale)
     failed = next((line for line in out.splitlines() if line.startswith("Applied ")), "?")
     world.sim.stop_throttling()
     world.sim.set_latency()
@@ -140,16 +146,17 @@ def _proc_peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def daemon_runs(world: World, interval: float, new_vms: tuple[int, ...]) -> dict:
-    """b) time to cover new Flexible VMs, and d) CPU and peak RSS of in-sync passes, in a daemon."""
+def daemon_runs(world: World, interval: float, new_vms: tuple[int, ...], scale: float = SCALE) -> dict:
+    """b) time to cover new Flexible VMs, and d) CPU and peak RSS of in-sync passes, in a daemon,
+    under ARM's buckets with time scaled by `scale` (1: ARM's real rates)."""
     sim = world.sim
     sim.set_latency(read=READ_LATENCY, write=WRITE_LATENCY)
-    sim.emulate_arm_throttling(scale=SCALE)
+    sim.emulate_arm_throttling(scale=scale)
     log = open(os.path.join(world.logdir, "daemon.log"), "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller.cli", "run"],
         # METRICS_PORT=0: no /metrics, so a process already on 9480 can't make the daemon fail.
-        env=world.env(RECONCILE_INTERVAL=str(interval), RECONCILE_JITTER="0.1", METRICS_PORT="0", **SCALED_LIMITS),
+        env=world.env(RECONCILE_INTERVAL=str(interval), RECONCILE_JITTER="0.1", METRICS_PORT="0", **arm_limits(scale)),
         stdout=log, stderr=subprocess.STDOUT, cwd=world.logdir,
     )
     passes = lambda: sim.calls["DataCollectionRules_ListByResourceGroup"]  # noqa: E731 one per pass
@@ -190,6 +197,17 @@ def daemon_runs(world: World, interval: float, new_vms: tuple[int, ...]) -> dict
         assert results_code == 0, open(log.name).read()[-2000:]
 
 
+def per_role_daemon(nodes: int, interval: float) -> dict:
+    """d) for DCR_LAYOUT=per-role: the same daemon over the same cluster, one association per node."""
+    world = World("Flexible", nodes, "per-role")
+    try:
+        converge(world)
+        return daemon_runs(world, interval, ())
+    finally:
+        world.stop()
+        print(f"  measured Flexible {nodes} per-role", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the benchmark works")
@@ -216,6 +234,7 @@ def main(argv=None) -> int:
             finally:
                 world.stop()
             print(f"  measured {mode} {nodes}", file=sys.stderr)
+    extra["per-role"] = per_role_daemon(big, interval)
 
     print("a) ARM calls per in-sync pass (controller: list calls; naive: one GET per resource)")
     print("| scale set | nodes | controller reads | writes | wall s | naive reads | naive wall s | naive / controller | naive s at ARM's 25 reads/s |")
@@ -226,7 +245,7 @@ def main(argv=None) -> int:
     print("(wall includes the CLI's start-up, about 1 s; both run 32 requests at once with no client-side limit;")
     print(" the last column is the least time the naive pass needs under ARM's read bucket, 250 burst + 25/s)\n")
 
-    d = extra["daemon"]
+    d, per_role = extra["daemon"], extra["per-role"]
     print(f"b) time to cover new Flexible VMs (daemon, interval {interval:.0f} s, {big} nodes already covered)")
     print("| new VMs | associations | seconds until all exist | target (interval + 5 s) |")
     print("|---:|---:|---:|---:|")
@@ -243,9 +262,10 @@ def main(argv=None) -> int:
     print(f"(at ARM's real rate of 10 writes/s the same start takes about {c['wall'] / c['limit'] * (c['writes'] - WRITE_BURST) / 10 / 60:.0f} minutes)\n")
 
     print(f"d) daemon in sync at {big} Flexible nodes")
-    print("| | peak RSS MB | CPU s per pass | ARM reads per pass | 429s during b) and d) |")
+    print("| DCR_LAYOUT | peak RSS MB | CPU s per pass | ARM reads per pass | 429s during b) and d) |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| measured | {d['peak_rss_mb']:.0f} | {d['cpu_per_pass']:.2f} | {d['reads_per_pass']:.0f} | {d['throttled']} |")
+    for layout, r in (("per-component", d), ("per-role", per_role)):
+        print(f"| {layout} | {r['peak_rss_mb']:.0f} | {r['cpu_per_pass']:.2f} | {r['reads_per_pass']:.0f} | {r['throttled']} |")
     print(f"| target | {PEAK_RSS_TARGET_MB} | {CPU_PER_PASS_TARGET} | | 0 |")
     print("(the daemon's user + system CPU from /proc/<pid>/stat over 3 passes, after 2; peak RSS its VmHWM;")
     print(" a pass: the reconcile's lists, plan, an apply with nothing to do, the preflight's lists, report, metrics)")

@@ -6,8 +6,6 @@ included; only the endpoint they talk to is the simulator on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from .azure.clients import AzureClients, default_credential
@@ -17,7 +15,7 @@ from .doctor.output import render_table
 from .progress import plan_then_apply, render_interrupted
 from .reconcile import Reconciler
 from .settings import Settings
-from .simulator import ArmSimulator
+from .simulator import ArmSimulator, environment
 
 ZERO = "00000000-0000-0000-0000-000000000000"
 INTERRUPTED = 130  # Ctrl-C: the shell's convention, as for `run --once`
@@ -30,22 +28,6 @@ class DemoSettings(Settings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
         return (init_settings,)
-
-
-@contextmanager
-def _environment(values: dict[str, str]):
-    """What a real deployment has in its environment (endpoint, CA, managed identity), for the
-    demo's duration only."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _step(title: str) -> None:
@@ -61,7 +43,7 @@ def run_demo(components: tuple[Component, ...], nodes: int = 4) -> int:
         location="eastus",
         nodearrays={"hpc": ("Uniform", nodes), "htc": ("Flexible", nodes)},
     )
-    with sim.serve() as server, _environment(server.env()):
+    with sim.serve() as server, environment(server.env()):
         settings = DemoSettings(
             subscription_id=ZERO,
             resource_group="slurm-rg",

@@ -4,7 +4,6 @@ doctor's records query (a union) reads the component tables that are on the Anal
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest

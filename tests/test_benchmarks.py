@@ -14,6 +14,7 @@ def test_quick_benchmark_prints_its_tables():
     for table in ("a) ARM calls per in-sync pass", "b) time to cover", "c) cold start", "d) daemon in sync"):
         assert table in done.stdout
     assert "failed 0" in done.stdout
+    assert "| per-component |" in done.stdout and "| per-role |" in done.stdout  # d) for both layouts
 
 
 def test_quick_mcp_benchmark_prints_its_table():

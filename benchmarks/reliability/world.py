@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from controller.cli import main
-from controller.simulator import ArmSimulator
+from controller.simulator import ArmSimulator, environment
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = "slurm-rg"
@@ -74,23 +74,9 @@ def settings_env(sim, server) -> dict[str, str]:
     }
 
 
-@contextlib.contextmanager
-def environ(**values: str | None) -> Iterator[None]:
+def environ(**values: str | None):
     """Set (or, with None, unset) environment variables for the block, then put them back."""
-    saved = {name: os.environ.get(name) for name in values}
-    try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return environment(values)
 
 
 @contextlib.contextmanager

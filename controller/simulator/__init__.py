@@ -14,9 +14,10 @@ from .arm import (
     SimResponse,
 )
 from .errors import ArmError
-from .server import SimServer
+from .server import SimServer, environment
 
 __all__ = [
+    "environment",
     "ArmError",
     "ArmSimulator",
     "CycleCloudCluster",

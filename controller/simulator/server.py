@@ -25,8 +25,9 @@ import ssl
 import struct
 import tempfile
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .identity import IDENTITY_PATH
 
@@ -175,3 +176,24 @@ class SimServer:
     def client_kwargs(self) -> dict[str, Any]:
         """kwargs for any azure-mgmt client: ``base_url`` and ``connection_verify``."""
         return {"base_url": self.endpoint, "connection_verify": self.ca_path}
+
+
+@contextmanager
+def environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Environment variables for the block (None: unset), put back after it: what a real
+    deployment would have (SimServer.env(), settings), for the demo's or a benchmark's duration."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            _set_env(name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            _set_env(name, value)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
