@@ -134,7 +134,7 @@ def test_validate_summarises_what_would_be_managed(sim, azure, monkeypatch, caps
     assert main(["validate"]) == 0
     out = capsys.readouterr().out
     assert "cluster:      slurm1" in out and "(the VM tagged Name=scheduler)" in out
-    assert "10 components (6 more switched off: waagent, cloudinit, azure_slurm_install, azurehpc_slurm, healthagent_install, slurm_job_archive):" in out
+    assert "10 components (6 more switched off: waagent, cloudinit, azure_slurm_install, azurehpc_slurm, healthagent_install, slurm_job_archive) (DCR_LAYOUT=per-component):" in out
     assert "slurmdb_raw_CL         slurmdb_raw_dcr        scheduler" in out
     assert "/shared/slurm-logs/job_*" in out and "nodearrays:   scheduler-ha: scheduler, login: login, any other: nodes" in out
     assert sim.reads() + sim.writes() == 0  # validate reads no Azure

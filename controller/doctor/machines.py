@@ -116,7 +116,11 @@ def with_coverage(facts: tuple[MachineFacts, ...], planned: Pass) -> list[Machin
     """Facts read before an apply that changed no machine (DCRs, associations, tables only): each
     with `associated` as the apply left it, without reading the machines again."""
     uncovered = summarize(planned.plan, planned.cluster, planned.result).uncovered
-    return [replace(f, associated=key(f.group if f.kind == UNIFORM_INSTANCE else f.id) not in uncovered) for f in facts]
+    judged = []
+    for f in facts:
+        associated = key(f.group if f.kind == UNIFORM_INSTANCE else f.id) not in uncovered
+        judged.append(f if f.associated == associated else replace(f, associated=associated))
+    return judged
 
 
 def _uncollectable_patterns(planned: Pass) -> dict[str, tuple[str, ...]]:

@@ -27,6 +27,9 @@ from .messages import SimResponse, _Ctx
 from .resources import T_VM, T_VM_EXT, T_VMSS, T_VMSS_VM
 from .throttle import Fault
 
+# An RSA-4096 public key's length, as `az vm create --generate-ssh-keys` and CycleCloud put on a VM.
+_SSH_KEY = "ssh-rsa " + "A" * 716 + " cyclecloud@scheduler"
+
 CYCLECLOUD_SITE = "0a1b2c3d"  # a made-up CycleCloud site id
 #: other spellings of a tag name seen in CycleCloud's own tag-nodes page
 TAG_SPELLINGS = {"CycleCloudNodeArray": ("CycleCloudNodearray",)}
@@ -126,11 +129,40 @@ class ComputeMixin:
         self, rid: str, name: str, location: str, tags: dict[str, str], state: str,
         vmss_id: str | None = None, vm_size: str = "Standard_D4s_v5", computer_name: str | None = None,
     ) -> dict[str, Any]:
+        # As big as a real one: a VM list's pages are the largest JSON a pass parses, so a lean body
+        # would make the benchmarks' CPU figures kinder than Azure. The fields a CycleCloud node has
+        # (Microsoft.Compute VirtualMachineProperties: image, managed OS disk, SSH key, NIC, boot
+        # diagnostics), about 3 KB with its tags.
+        group_path = rid.split("/providers/", 1)[0]
         props: dict[str, Any] = {
             "vmId": self._guid(),
             "hardwareProfile": {"vmSize": vm_size},
-            "storageProfile": {"osDisk": {"osType": "Linux", "name": f"{name}_OsDisk", "createOption": "FromImage"}},
-            "osProfile": {"computerName": computer_name or name.replace("_", "-")[:63], "adminUsername": "cyclecloud"},
+            "storageProfile": {
+                "imageReference": {"publisher": "almalinux", "offer": "almalinux-hpc", "sku": "8_10-hpc-gen2",
+                                   "version": "latest", "exactVersion": "8.10.2024111801"},
+                "osDisk": {"osType": "Linux", "name": f"{name}_OsDisk", "createOption": "FromImage", "caching": "ReadWrite",
+                           "managedDisk": {"storageAccountType": "Premium_LRS",
+                                           "id": f"{group_path}/providers/Microsoft.Compute/disks/{name}_OsDisk"},
+                           "deleteOption": "Delete", "diskSizeGB": 64},
+                "dataDisks": [],
+                "diskControllerType": "SCSI",
+            },
+            "osProfile": {
+                "computerName": computer_name or name.replace("_", "-")[:63], "adminUsername": "cyclecloud",
+                "linuxConfiguration": {
+                    "disablePasswordAuthentication": True,
+                    "ssh": {"publicKeys": [{"path": "/home/cyclecloud/.ssh/authorized_keys", "keyData": _SSH_KEY}]},
+                    "provisionVMAgent": True,
+                    "patchSettings": {"patchMode": "ImageDefault", "assessmentMode": "ImageDefault"},
+                },
+                "secrets": [], "allowExtensionOperations": True, "requireGuestProvisionSignal": True,
+            },
+            "networkProfile": {"networkInterfaces": [{
+                "id": f"{group_path}/providers/Microsoft.Network/networkInterfaces/{name}-nic",
+                "properties": {"primary": True, "deleteOption": "Delete"},
+            }]},
+            "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
+            "priority": "Regular",
             "provisioningState": state,
             "timeCreated": self._now(),
         }
