@@ -9,7 +9,6 @@ import socket
 import socketserver
 import threading
 from collections import Counter
-from math import ceil
 from urllib.parse import urlsplit
 
 import pytest

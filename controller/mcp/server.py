@@ -15,8 +15,8 @@ from azure.core.exceptions import AzureError
 from mcp.server import MCPServer
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from pydantic import Field, ValidationError
 
 from .. import __version__
 from ..azure.errors import describe
@@ -67,9 +67,32 @@ def _answers(tool: Callable) -> Callable:
     return run
 
 
+class SlurmLogServer(MCPServer):
+    """The SDK's server, but arguments that fail the tools' schemas are one line that names each
+    field and its rule, as every error a user can cause is here (the SDK's is pydantic's several
+    lines, with a link per error)."""
+
+    async def call_tool(self, name, arguments, context=None):
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc, UnexpectedToolError) and isinstance(exc.__cause__, ValidationError):
+                raise ToolError(arguments_refused(name, exc.__cause__)) from exc.__cause__
+            raise
+
+
+def arguments_refused(tool: str, error: ValidationError) -> str:
+    """`job_story: job_id: Input should be greater than or equal to 1`; the values are left out
+    (a rejected KQL text can be 10,000 characters)."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors(include_url=False)
+    )
+    return f"{tool}: {problems} (the tool's input schema has each argument's type and range)"
+
+
 def build_server(workspace: Workspace, reconciler: Reconciler | None = None, functions: ListFunctions | None = None,
                  row_cap: int = 500, token_verifier: TokenVerifier | None = None, auth: AuthSettings | None = None) -> MCPServer:
-    server = MCPServer("slurm-log-controller", instructions=INSTRUCTIONS, version=__version__,
+    server = SlurmLogServer("slurm-log-controller", instructions=INSTRUCTIONS, version=__version__,
                        token_verifier=token_verifier, auth=auth,
                        log_level="WARNING")  # the SDK sets the root logger's level: the CLI's -v decides ours
     def tool(**kw):

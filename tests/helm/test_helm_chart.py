@@ -445,7 +445,7 @@ def test_cronjob_mode_pauses_with_zero_replicas_and_takes_the_components_file(ch
 @pytest.mark.parametrize("enabled", ["serviceMonitor", "prometheusRule"])
 def test_cronjob_mode_refuses_what_needs_metrics(chart, enabled):
     helm = _helm()
-    with pytest.raises(helm.HelmError, match=f"metrics.serviceMonitor and metrics.prometheusRule need mode daemon"):
+    with pytest.raises(helm.HelmError, match="metrics.serviceMonitor and metrics.prometheusRule need mode daemon"):
         chart.render({"settings": REQUIRED, "mode": "cronjob", "metrics": {enabled: {"enabled": True}}}, name="slc")
 
 

@@ -5,7 +5,6 @@ import datetime as dt
 import pathlib
 import re
 
-import pytest
 
 from tests.kql.workspace import DOC, archive
 

@@ -120,3 +120,15 @@ def test_tables_and_their_columns_are_the_workspaces(filled, mcp):
     assert not answer["truncated"]
     small = call(mcp, "list_tables", {"max_bytes": 2048})
     assert small["truncated"] and compact(small) <= 2048
+
+
+@pytest.mark.parametrize("tool, arguments, says", [
+    ("job_story", {"job_id": -1}, "job_story: job_id: Input should be greater than or equal to 1"),
+    ("job_story", {}, "job_story: job_id: Field required"),
+    ("failed_jobs", {"limit": 10**9}, "failed_jobs: limit: Input should be less than or equal to 500"),
+    ("run_kql", {"kql": "slurmd_CL | take 1", "since": "yesterday"}, "run_kql: since: Input should be a valid datetime"),
+])
+def test_arguments_outside_the_schema_are_one_line_naming_the_field(mcp, tool, arguments, says):
+    answer = call(mcp, tool, arguments)
+    assert isinstance(answer, str) and answer.startswith(says), answer
+    assert "\n" not in answer and "pydantic" not in answer and "yesterday" not in answer

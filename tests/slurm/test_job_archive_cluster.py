@@ -7,7 +7,6 @@ layout (SLURM_JOB_ARCHIVE_LAYOUT=flat, the default, and per-user, the seed's). N
 the Slurm binaries: skipped locally without them, but failed when CI=true.
 """
 
-import grp
 import hashlib
 import os
 import pathlib
