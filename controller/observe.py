@@ -67,9 +67,9 @@ def observe(
         per_rule = [pool.submit(adapters.associations.list_by_rule, i) for i in sorted(rule_ids)]
         # The preflight's one list per nodearray scale set needs only the scale set: it runs beside
         # the VM list (each is 20 pages at 2,000 Flexible nodes), not after it.
+        # Without the cluster's name yet (VM_ID alone), none begins: the preflight reads them after.
         name = known_cluster_name(scale_sets.result(), settings.cluster_name, settings.compute_vmss_ids)
-        if name:
-            scale_set_reads.begin(pool, nodearray_scale_sets(scale_sets.result(), name, settings.compute_vmss_ids))
+        scale_set_reads.begin(pool, nodearray_scale_sets(scale_sets.result(), name, settings.compute_vmss_ids) if name else ())
         # Which cluster we are (CLUSTER_NAME, or the tag of the VM_ID/VMSS_ID machines) decides
         # which DCRs are ours.
         machines = Inventory(tuple(vms.result()), tuple(scale_sets.result()))

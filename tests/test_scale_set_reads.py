@@ -68,3 +68,12 @@ def test_remediation_on_reads_every_pass(azure, sim):
     r, _ = reconciler(300.0, install_agent=True)
     assert reads_of_a_plan(sim, r) == (2, 1)
     assert reads_of_a_plan(sim, r) == (2, 1)
+
+
+def test_without_the_clusters_name_the_scale_sets_are_read_after_the_inventory_and_kept_alike(azure, sim):
+    """VM_ID alone names the cluster (by its tag): known only once the VMs are read."""
+    r, clock = reconciler(300.0, cluster_name=None)
+    assert r.plan().cluster.name == "slurm1"
+    clock.now += 301
+    assert reads_of_a_plan(sim, r) == (2, 1)
+    assert reads_of_a_plan(sim, r) == (1, 0)

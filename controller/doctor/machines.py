@@ -50,14 +50,20 @@ class ScaleSetReads:
 
     def begin(self, pool: ThreadPoolExecutor, records) -> None:
         """Start (or take as kept) the read of each of these scale sets (cluster.ScaleSetRecord)."""
-        now, self._begun = self.clock(), {}
+        self._begun = {}
         for r in records:
-            kept = self._kept.get(key(r.id))
-            if kept and now - kept[0] < self.keep_for and kept[1] == r.capacity:
+            kept = self._still_kept(r.id, r.capacity)
+            if kept is not None:
                 self._begun[key(r.id)] = future = Future()
-                future.set_result(kept[2])
+                future.set_result(kept)
             else:
                 self._begun[key(r.id)] = pool.submit(self._read, r.id, r.orchestration_mode.lower() == "flexible", r.capacity)
+
+    def _still_kept(self, scale_set_id: str, capacity: int) -> dict | None:
+        kept = self._kept.get(key(scale_set_id))
+        if kept and self.clock() - kept[0] < self.keep_for and kept[1] == capacity:
+            return kept[2]
+        return None
 
     def _read(self, scale_set_id: str, flexible: bool, capacity: int) -> dict:
         found = read_scale_set(self.compute, scale_set_id, flexible)
@@ -66,10 +72,10 @@ class ScaleSetReads:
         return found
 
     def of(self, scale_set) -> dict:
-        """What was read of one of the cluster's scale sets (resources.ScaleSet): the read begun,
-        unless there was none or it misses a member (a Flexible VM newer than the read)."""
+        """What was read of one of the cluster's scale sets (resources.ScaleSet): the read begun (or
+        else kept), unless there was none or it misses a member (a Flexible VM newer than the read)."""
         begun = self._begun.get(key(scale_set.id))
-        found = begun.result() if begun else None
+        found = begun.result() if begun else self._still_kept(scale_set.id, scale_set.capacity)
         if found is None or (scale_set.flexible and any(key(m) not in found for m in scale_set.members)):
             found = self._read(scale_set.id, scale_set.flexible, scale_set.capacity)
         return found
