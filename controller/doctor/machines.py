@@ -30,12 +30,6 @@ def scale_sets_with_logs(planned: Pass) -> list:
     return [s for s in planned.cluster.scale_sets if key(s.id) in wanted or any(key(v) in wanted for v in s.members)]
 
 
-def read_scale_set(compute: ComputeAdapter, scale_set_id: str, flexible: bool) -> dict:
-    """One list for all of a scale set's machines: Flexible members' agents, or Uniform instances'
-    latestModelApplied."""
-    return compute.member_agents(scale_set_id) if flexible else compute.instances_on_latest_model(scale_set_id)
-
-
 class ScaleSetReads:
     """The preflight's one list per nodearray scale set: begun beside the inventory's VM list
     (observe), since it needs only the scale set, and in the daemon kept between passes for up to
@@ -66,7 +60,10 @@ class ScaleSetReads:
         return None
 
     def _read(self, scale_set_id: str, flexible: bool, capacity: int) -> dict:
-        found = read_scale_set(self.compute, scale_set_id, flexible)
+        """One list for all of a scale set's machines: Flexible members' agents, or Uniform
+        instances' latestModelApplied."""
+        compute = self.compute
+        found = compute.member_agents(scale_set_id) if flexible else compute.instances_on_latest_model(scale_set_id)
         if self.keep_for:
             self._kept[key(scale_set_id)] = (self.clock(), capacity, found)
         return found
@@ -88,7 +85,6 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8, read
     cluster, inventory = planned.cluster, planned.inventory
     wanted = wanted_targets(planned)
     uncollectable = _uncollectable_patterns(planned)
-    uncovered = summarize(planned.plan, cluster, planned.result).uncovered  # after the apply, if there was one
     vms = {key(m.id): m for m in inventory.machines}
     models = {key(s.id): s for s in inventory.scale_sets}
     sets = scale_sets_with_logs(planned)
@@ -99,7 +95,7 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8, read
         for vm, agent in schedulers.items():
             record = vms[key(vm)]
             facts.append(MachineFacts(vm, "scheduler", SCHEDULER_VM, record.vm_size, record.identity, agent.result(),
-                                      associated=key(vm) not in uncovered, uncollectable=uncollectable.get(key(vm), ())))
+                                      uncollectable=uncollectable.get(key(vm), ())))
         for s in sets:
             model = models[key(s.id)]
             found = per_set[s.id].result()
@@ -109,22 +105,22 @@ def machine_facts(compute: ComputeAdapter, planned: Pass, workers: int = 8, read
                     # The instance view has no settings: which identity the agent uses is the model's.
                     agent = agent and Agent(agent.provisioning_state, model.agent and model.agent.identifier, agent.name)
                     facts.append(MachineFacts(member, s.role, FLEXIBLE_MEMBER, record.vm_size, record.identity, agent,
-                                              associated=key(member) not in uncovered, group=s.id,
-                                              uncollectable=uncollectable.get(key(member), ())))
+                                              group=s.id, uncollectable=uncollectable.get(key(member), ())))
             else:
                 for instance, applied in sorted(found.items()):
                     facts.append(MachineFacts(instance, s.role, UNIFORM_INSTANCE, model.vm_size, model.identity, model.agent,
-                                              applied, key(s.id) not in uncovered, s.id, uncollectable.get(key(s.id), ())))
-    return facts
+                                              applied, group=s.id, uncollectable=uncollectable.get(key(s.id), ())))
+    return with_coverage(facts, planned)  # after the apply, if there was one
 
 
-def with_coverage(facts: tuple[MachineFacts, ...], planned: Pass) -> list[MachineFacts]:
-    """Facts read before an apply that changed no machine (DCRs, associations, tables only): each
-    with `associated` as the apply left it, without reading the machines again."""
+def with_coverage(facts, planned: Pass) -> list[MachineFacts]:
+    """Each fact with `associated` as the pass's plan and apply leave it: also how facts read before
+    an apply that changed no machine (DCRs, associations, tables only) are judged after it, without
+    reading the machines again."""
     uncovered = summarize(planned.plan, planned.cluster, planned.result).uncovered
     judged = []
     for f in facts:
-        associated = key(f.group if f.kind == UNIFORM_INSTANCE else f.id) not in uncovered
+        associated = key(f.target) not in uncovered
         judged.append(f if f.associated == associated else replace(f, associated=associated))
     return judged
 

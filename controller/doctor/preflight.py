@@ -61,6 +61,11 @@ class MachineFacts:
     uncollectable: tuple[str, ...] = ()  # file patterns of its DCRs the agent won't collect
 
     @property
+    def target(self) -> str:
+        """What its associations are on: the machine, or a Uniform instance's scale set."""
+        return self.group if self.kind == UNIFORM_INSTANCE else self.id
+
+    @property
     def name(self) -> str:
         if self.kind == UNIFORM_INSTANCE:
             return f"{self.group.rsplit('/', 1)[-1]}_{self.id.rsplit('/', 1)[-1]}"
